@@ -1,0 +1,1 @@
+"""crmflow: workflow automation around a CRM's clients."""

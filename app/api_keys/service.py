@@ -1,0 +1,131 @@
+"""API keys: random, shown once, stored as a sha256 hash, revocable. Never commits."""
+
+# ruff: noqa: S608 - SQL is composed from fixed column lists; values are always $n parameters.
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+from uuid import UUID, uuid4
+
+from app.api_keys.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyOut, ApiKeyPage
+from app.audit.service import record_audit
+from app.clients.listing import CreatedSort, Where, keyset_rows, sort_spec
+from app.core.auth import generate_api_key
+from app.core.errors import FieldError, NotFoundError
+from app.core.sql import fetchrow
+
+RESOURCE = "api_key"
+_COLUMNS = "k.id, k.name, k.prefix, k.user, k.last_used_at, k.revoked_at, k.created_at"
+_FROM = 'api_keys k JOIN users u ON u.id = k."user"'
+
+
+def _out(row: Mapping[str, Any]) -> ApiKeyOut:
+    return ApiKeyOut(
+        id=row["id"],
+        name=row["name"],
+        prefix=row["prefix"],
+        user_id=row["user"],
+        last_used_at=row["last_used_at"],
+        revoked_at=row["revoked_at"],
+        created_at=row["created_at"],
+    )
+
+
+async def create_api_key(*, tenant_id: UUID, actor_id: UUID, data: ApiKeyCreate) -> ApiKeyCreated:
+    """Issue a key for a user of the tenant; the plaintext is returned only here."""
+    user_id = data.user_id or actor_id
+    key = generate_api_key()
+    row = await fetchrow(
+        """
+        INSERT INTO api_keys (id, "user", name, prefix, key_hash, created_at)
+        SELECT $1, u.id, $3, $4, $5, now() FROM users u WHERE u.id = $2 AND u.tenant = $6
+        RETURNING id, name, prefix, "user", created_at
+        """,
+        uuid4(),
+        user_id,
+        data.name,
+        key.prefix,
+        key.key_hash,
+        tenant_id,
+    )
+    if row is None:
+        raise NotFoundError(
+            "The user does not exist.", errors=[FieldError("$.user_id", "unknown user")]
+        )
+    await record_audit(
+        tenant_id=tenant_id,
+        action="create",
+        resource_type=RESOURCE,
+        resource_id=row["id"],
+        after={"name": data.name, "prefix": key.prefix, "user_id": str(user_id)},
+    )
+    return ApiKeyCreated(
+        id=row["id"],
+        name=row["name"],
+        prefix=row["prefix"],
+        user_id=row["user"],
+        created_at=row["created_at"],
+        key=key.plaintext,
+    )
+
+
+async def get_api_key(*, tenant_id: UUID, key_id: UUID) -> ApiKeyOut:
+    row = await fetchrow(
+        f"SELECT {_COLUMNS} FROM {_FROM} WHERE k.id = $1 AND u.tenant = $2", key_id, tenant_id
+    )
+    if row is None:
+        raise NotFoundError("No such API key.")
+    return _out(row)
+
+
+async def revoke_api_key(*, tenant_id: UUID, key_id: UUID) -> ApiKeyOut:
+    """Revoke a key (idempotent): every later request with it answers 401."""
+    row = await fetchrow(
+        f"""
+        UPDATE api_keys AS k SET revoked_at = coalesce(k.revoked_at, now())
+        FROM users u
+        WHERE k.id = $1 AND u.id = k."user" AND u.tenant = $2
+        RETURNING {_COLUMNS}
+        """,
+        key_id,
+        tenant_id,
+    )
+    if row is None:
+        raise NotFoundError("No such API key.")
+    await record_audit(
+        tenant_id=tenant_id,
+        action="revoke",
+        resource_type=RESOURCE,
+        resource_id=key_id,
+        before={"revoked_at": None},
+        after={"revoked_at": row["revoked_at"].isoformat()},
+    )
+    return _out(row)
+
+
+async def list_api_keys(
+    *,
+    tenant_id: UUID,
+    user_id: UUID | None,
+    revoked: bool | None,
+    sort: CreatedSort = CreatedSort.CREATED_AT_DESC,
+    cursor: str | None = None,
+    limit: int = 50,
+) -> ApiKeyPage:
+    where = Where()
+    where.add(f"u.tenant = {where.param(tenant_id)}")
+    if user_id is not None:
+        where.add(f'k."user" = {where.param(user_id)}')
+    if revoked is not None:
+        where.add("k.revoked_at IS NOT NULL" if revoked else "k.revoked_at IS NULL")
+    rows, next_cursor = await keyset_rows(
+        select=_COLUMNS,
+        from_=_FROM,
+        where=where,
+        sort=sort_spec(sort.value, alias="k"),
+        id_column="k.id",
+        cursor=cursor,
+        limit=limit,
+    )
+    return ApiKeyPage(items=[_out(r) for r in rows], next_cursor=next_cursor)

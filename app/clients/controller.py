@@ -1,0 +1,138 @@
+"""HTTP: /api/v1/clients."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+from uuid import UUID
+
+from litestar import Controller, delete, get, patch, post
+from litestar.params import FromPath, JSONBody, QueryParameter
+
+from app.clients import service
+from app.clients.listing import AuthRequest, Cursor, Limit, reject_unknown_query
+from app.clients.schemas import (
+    ClientCreate,
+    ClientFilters,
+    ClientOut,
+    ClientPage,
+    ClientSort,
+    ClientUpdate,
+    TagBody,
+)
+from app.core.errors import error_responses
+from app.core.pagination import DEFAULT_LIMIT
+from app.core.uow import unit_of_work
+from app.documents.storage import remove_files
+from tables.enums import ClientStatus
+
+ClientStatusParam = ClientStatus | None
+
+
+class ClientController(Controller):
+    path = "/clients"
+    tags = ["clients"]
+    before_request = staticmethod(reject_unknown_query)
+
+    @post("/", summary="Create a client", responses=error_responses(404))
+    async def create_client(self, request: AuthRequest, data: JSONBody[ClientCreate]) -> ClientOut:
+        p = request.user
+        async with unit_of_work():
+            snap = await service.create_client(tenant_id=p.tenant_id, actor_id=p.user_id, data=data)
+        return service.to_out(snap)
+
+    @get("/", summary="List clients (filters, sort, cursor pages)", responses=error_responses())
+    async def list_clients(
+        self,
+        request: AuthRequest,
+        status: Annotated[ClientStatusParam, QueryParameter()] = None,
+        tag: Annotated[
+            list[str] | None,
+            QueryParameter(description="Repeat to require several tags (all must match)"),
+        ] = None,
+        owner: Annotated[UUID | None, QueryParameter(description="Owner user id")] = None,
+        q: Annotated[
+            str | None,
+            QueryParameter(description="Search in name, email and company", max_length=200),
+        ] = None,
+        created_after: Annotated[datetime | None, QueryParameter()] = None,
+        created_before: Annotated[datetime | None, QueryParameter()] = None,
+        sort: Annotated[ClientSort, QueryParameter()] = ClientSort.CREATED_AT_DESC,
+        cursor: Cursor = None,
+        limit: Limit = DEFAULT_LIMIT,
+    ) -> ClientPage:
+        filters = ClientFilters(
+            status=status,
+            tags=tag or [],
+            owner=owner,
+            q=q,
+            created_after=created_after,
+            created_before=created_before,
+        )
+        return await service.list_clients(
+            tenant_id=request.user.tenant_id,
+            filters=filters,
+            sort=sort,
+            cursor=cursor,
+            limit=limit,
+        )
+
+    @get("/{client_id:uuid}", summary="Get a client", responses=error_responses(404))
+    async def get_client(self, request: AuthRequest, client_id: FromPath[UUID]) -> ClientOut:
+        snap = await service.get_client(tenant_id=request.user.tenant_id, client_id=client_id)
+        return service.to_out(snap)
+
+    @patch(
+        "/{client_id:uuid}",
+        summary="Change a client (a status change emits CLIENT_STATUS_CHANGED)",
+        responses=error_responses(404),
+    )
+    async def update_client(
+        self, request: AuthRequest, client_id: FromPath[UUID], data: JSONBody[ClientUpdate]
+    ) -> ClientOut:
+        p = request.user
+        async with unit_of_work():
+            snap = await service.update_client(
+                tenant_id=p.tenant_id, client_id=client_id, changes=data, actor_id=p.user_id
+            )
+        return service.to_out(snap)
+
+    @delete(
+        "/{client_id:uuid}",
+        summary="Delete a client with its documents, notes and tasks",
+        responses=error_responses(404),
+    )
+    async def delete_client(self, request: AuthRequest, client_id: FromPath[UUID]) -> None:
+        async with unit_of_work():
+            keys = await service.delete_client(
+                tenant_id=request.user.tenant_id, client_id=client_id
+            )
+        remove_files(keys)
+
+    @post("/{client_id:uuid}/tags", summary="Add a tag", responses=error_responses(404))
+    async def add_tag(
+        self, request: AuthRequest, client_id: FromPath[UUID], data: JSONBody[TagBody]
+    ) -> ClientOut:
+        async with unit_of_work():
+            snap = await service.add_tag(
+                tenant_id=request.user.tenant_id, client_id=client_id, tag=data.tag
+            )
+        return service.to_out(snap)
+
+    @delete(
+        "/{client_id:uuid}/tags/{tag:str}",
+        summary="Remove a tag",
+        responses=error_responses(404),
+        status_code=200,
+    )
+    async def remove_tag(
+        self, request: AuthRequest, client_id: FromPath[UUID], tag: FromPath[str]
+    ) -> ClientOut:
+        async with unit_of_work():
+            snap = await service.remove_tag(
+                tenant_id=request.user.tenant_id, client_id=client_id, tag=tag
+            )
+        return service.to_out(snap)
+
+
+__all__ = ["ClientController"]

@@ -1,0 +1,1 @@
+"""Demo data: one tenant with clients, workflows and their executions (`make seed`)."""

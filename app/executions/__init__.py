@@ -1,0 +1,1 @@
+"""Executions: what ran for which event, step by step; operators cancel and retry them."""

@@ -1,0 +1,172 @@
+"""Notes on a client, written by people or by workflow ADD_NOTE steps. Never commits."""
+
+# ruff: noqa: S608 - SQL is composed from fixed column lists; values are always $n parameters.
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+from uuid import UUID, uuid4
+
+import msgspec
+
+from app.audit.service import record_audit
+from app.clients.listing import CreatedSort, Where, keyset_rows, sort_spec
+from app.core.errors import FieldError, NotFoundError, UnprocessableError
+from app.core.sql import fetchrow
+from app.notes.schemas import NoteOut, NotePage
+
+RESOURCE = "note"
+_RETURNING = "id, client, body, author, execution, created_at, updated_at"
+
+
+def note_dict(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A note as JSON-able values (what a workflow step logs)."""
+    return {
+        "id": str(row["id"]),
+        "client_id": str(row["client"]),
+        "body": row["body"],
+        "author_id": None if row["author"] is None else str(row["author"]),
+        "execution_id": None if row["execution"] is None else str(row["execution"]),
+        "created_at": row["created_at"].isoformat(),
+        "updated_at": row["updated_at"].isoformat(),
+    }
+
+
+def _out(row: Mapping[str, Any]) -> NoteOut:
+    return NoteOut(
+        id=row["id"],
+        client_id=row["client"],
+        body=row["body"],
+        author_id=row["author"],
+        execution_id=row["execution"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )
+
+
+async def add_note(
+    *,
+    tenant_id: UUID,
+    client_id: UUID,
+    body: str,
+    author_id: UUID | None,
+    execution_id: UUID | None = None,
+) -> dict[str, Any]:
+    """Add a note to one of the tenant's clients (404 naming $.client_id if not theirs)."""
+    if not body.strip():
+        raise UnprocessableError("A note needs a body.", errors=[FieldError("$.body", "empty")])
+    row = await fetchrow(
+        f"""
+        INSERT INTO notes (id, client, author, execution, body, created_at, updated_at)
+        SELECT $1, c.id, $3, $4, $5, now(), now() FROM clients c WHERE c.id = $2 AND c.tenant = $6
+        RETURNING {_RETURNING}
+        """,
+        uuid4(),
+        client_id,
+        author_id,
+        execution_id,
+        body,
+        tenant_id,
+    )
+    if row is None:
+        raise NotFoundError(
+            "The client does not exist.", errors=[FieldError("$.client_id", "unknown client")]
+        )
+    note = note_dict(row)
+    await record_audit(
+        tenant_id=tenant_id,
+        action="create",
+        resource_type=RESOURCE,
+        resource_id=row["id"],
+        after={"client_id": note["client_id"], "body": body},
+    )
+    return note
+
+
+async def create_note(
+    *, tenant_id: UUID, client_id: UUID, body: str, author_id: UUID | None
+) -> NoteOut:
+    note = await add_note(tenant_id=tenant_id, client_id=client_id, body=body, author_id=author_id)
+    return msgspec.convert(note, NoteOut, strict=False)
+
+
+_SELECT = (
+    "SELECT n.id, n.client, n.body, n.author, n.execution, n.created_at, n.updated_at "
+    "FROM notes n JOIN clients c ON c.id = n.client"
+)
+
+
+async def get_note(*, tenant_id: UUID, note_id: UUID) -> NoteOut:
+    row = await fetchrow(f"{_SELECT} WHERE n.id = $1 AND c.tenant = $2", note_id, tenant_id)
+    if row is None:
+        raise NotFoundError("No such note.")
+    return _out(row)
+
+
+async def update_note(*, tenant_id: UUID, note_id: UUID, body: str) -> NoteOut:
+    row = await fetchrow(
+        f"""
+        UPDATE notes AS n SET body = $3, updated_at = now()
+        FROM (SELECT n2.id, n2.body FROM notes n2 JOIN clients c ON c.id = n2.client
+              WHERE n2.id = $1 AND c.tenant = $2 FOR UPDATE OF n2) AS old
+        WHERE n.id = old.id
+        RETURNING {", ".join("n." + c for c in _RETURNING.split(", "))}, old.body AS old_body
+        """,
+        note_id,
+        tenant_id,
+        body,
+    )
+    if row is None:
+        raise NotFoundError("No such note.")
+    await record_audit(
+        tenant_id=tenant_id,
+        action="update",
+        resource_type=RESOURCE,
+        resource_id=note_id,
+        before={"body": row["old_body"]},
+        after={"body": body},
+    )
+    return _out(row)
+
+
+async def delete_note(*, tenant_id: UUID, note_id: UUID) -> None:
+    row = await fetchrow(
+        "DELETE FROM notes n USING clients c WHERE n.id = $1 AND c.id = n.client "
+        "AND c.tenant = $2 RETURNING n.id, n.client, n.body",
+        note_id,
+        tenant_id,
+    )
+    if row is None:
+        raise NotFoundError("No such note.")
+    await record_audit(
+        tenant_id=tenant_id,
+        action="delete",
+        resource_type=RESOURCE,
+        resource_id=note_id,
+        before={"client_id": str(row["client"]), "body": row["body"]},
+    )
+
+
+async def list_notes(
+    *,
+    tenant_id: UUID,
+    client_id: UUID | None,
+    sort: CreatedSort = CreatedSort.CREATED_AT_DESC,
+    cursor: str | None = None,
+    limit: int = 50,
+) -> NotePage:
+    where = Where()
+    where.add(f"c.tenant = {where.param(tenant_id)}")
+    if client_id is not None:
+        where.add(f"n.client = {where.param(client_id)}")
+    rows, next_cursor = await keyset_rows(
+        select="n.id, n.client, n.body, n.author, n.execution, n.created_at, n.updated_at",
+        from_="notes n JOIN clients c ON c.id = n.client",
+        where=where,
+        sort=sort_spec(sort.value, alias="n"),
+        id_column="n.id",
+        cursor=cursor,
+        limit=limit,
+    )
+    return NotePage(items=[_out(r) for r in rows], next_cursor=next_cursor)

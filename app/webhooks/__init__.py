@@ -1,0 +1,1 @@
+"""Signed webhooks: inbound deliveries become events; the WEBHOOK action calls out safely."""

@@ -1,0 +1,96 @@
+"""Suite-wide fixtures: one migrated database per run, the real app on a real port, tenants.
+
+Tests share one event loop (see pyproject) so the app, its worker and the tests use one pool.
+Isolation is by tenant: every test gets a fresh tenant, and tenants never see each other.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from uuid import UUID
+
+import httpx
+import pytest
+import uvicorn
+
+from tests.db import create_database, drop_database, server_url
+
+os.environ.setdefault("ENVIRONMENT", "test")
+
+
+@pytest.fixture(scope="session")
+def database_url() -> Iterator[str]:
+    """A database built by the real migrations, dropped at the end of the run."""
+    from app.core.migrate import migrate_forwards
+
+    base = server_url()
+    url = asyncio.run(create_database(base, prefix="crmflow_test"))
+    migrate_forwards(url)
+    os.environ["DATABASE_URL"] = url
+    os.environ["DATA_DIR_PATH"] = str(__import__("tempfile").mkdtemp(prefix="crmflow-test-"))
+    from app.core.config import get_settings
+
+    get_settings.cache_clear()
+    yield url
+    asyncio.run(drop_database(url))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+async def base_url(database_url: str) -> AsyncIterator[str]:
+    """The real app served by uvicorn on 127.0.0.1, in the suite's event loop."""
+    from app.server import create_app
+
+    port = free_port()
+    config = uvicorn.Config(create_app(), host="127.0.0.1", port=port, log_level="warning",
+                            lifespan="on")
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.02)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    await task
+
+
+@dataclass
+class TenantCtx:
+    """A fresh tenant with an admin; `http` is an authenticated client as that admin."""
+
+    tenant_id: UUID
+    admin_id: UUID
+    api_key: str
+    http: httpx.AsyncClient
+
+
+@pytest.fixture
+async def tenant(base_url: str) -> AsyncIterator[TenantCtx]:
+    from app.core.uow import unit_of_work
+    from app.tenants.service import create_tenant
+
+    suffix = os.urandom(4).hex()
+    async with unit_of_work():
+        boot = await create_tenant(name=f"Tenant {suffix}", admin_email=f"admin@{suffix}.test")
+    async with httpx.AsyncClient(base_url=base_url,
+                                 headers={"Authorization": f"Bearer {boot.api_key}"},
+                                 timeout=30) as http:
+        yield TenantCtx(tenant_id=boot.tenant_id, admin_id=boot.admin_user_id,
+                        api_key=boot.api_key, http=http)
+
+
+@pytest.fixture
+async def anon(base_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client without credentials."""
+    async with httpx.AsyncClient(base_url=base_url, timeout=30) as http:
+        yield http
