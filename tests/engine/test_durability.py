@@ -217,3 +217,36 @@ async def test_loop_guard_stops_a_self_retriggering_workflow(
     assert guard is not None
     assert guard["action_type"] == "LOOP_GUARD"
     assert f"maximum of {max_depth}" in guard["error_message"]
+
+
+async def test_an_event_committed_but_never_enqueued_is_run_by_the_sweep(
+    backend: Backend, tenant: TenantCtx
+) -> None:
+    """A crash between commit and enqueue: the row is in the outbox, nothing is on the queue."""
+    name = unique("lost.event")
+    wf = await create_workflow(
+        tenant,
+        trigger_type="CUSTOM",
+        trigger_config={"event": name},
+        actions=[{"type": "ADD_NOTE", "config": {"body": "found by the sweep"}}],
+    )
+    client = await create_client(tenant)
+    # Written as the outbox writes it, but outside unit_of_work(): no after-commit enqueue.
+    event_id = uuid4()
+    await fetch(
+        "INSERT INTO events (id, tenant, type, client, payload, depth, created_at) "
+        "VALUES ($1, $2, $3, $4, '{}'::jsonb, 0, now())",
+        event_id,
+        tenant.tenant_id,
+        name,
+        UUID(client["id"]),
+    )
+    [execution] = await wait_executions(tenant, workflow_id=wf["id"])
+    assert execution["status"] == "COMPLETED"
+    assert execution["event_id"] == str(event_id)
+    await wait_dispatched([event_id])
+    notes = await count(
+        "SELECT count(*) FROM notes WHERE client = $1 AND body = 'found by the sweep'",
+        UUID(client["id"]),
+    )
+    assert notes == 1
