@@ -292,11 +292,14 @@ async def bench_backend(
                     r.raise_for_status()
                     return str(r.json()["id"])
 
+            t0 = time.monotonic()
             clients = await asyncio.gather(*(make(i) for i in range(args.clients)))
+            print(f"  {len(clients)} clients created in {time.monotonic() - t0:.1f}s", flush=True)
             burst = await run_phase(
                 http, db, name="burst", workflow_id=workflow_id, clients=clients,
                 status="ACTIVE", rate=None, concurrency=64,
             )  # fmt: skip
+            print(f"  burst: sent {burst.sent_s:.1f}s, drained {burst.drain_s:.1f}s", flush=True)
             paced_clients = clients[: int(args.rate * args.seconds)]
             paced = await run_phase(
                 http, db, name="paced", workflow_id=workflow_id, clients=paced_clients,
