@@ -17,6 +17,7 @@ from app.audit.controller import AuditLogController
 from app.clients.controller import ClientController
 from app.core.auth import ApiKeyAuthenticationMiddleware
 from app.core.config import Settings, get_settings
+from app.core.db import pool_options
 from app.core.errors import EXCEPTION_HANDLERS, StrictStructSchemaPlugin
 from app.core.logging import configure_logging
 from app.core.uow import get_engine
@@ -71,7 +72,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         engine = get_engine()
-        await engine.start_connection_pool(max_size=settings.db_pool_max_size)
+        await engine.start_connection_pool(**pool_options(settings))
         try:
             yield
         finally:

@@ -7,10 +7,12 @@ Postgres queue, and Redis when reachable). Reported per backend:
 
 - burst: events/s accepted by the API, executions/s completed, latency API response → COMPLETED;
 - paced at --rate events/s: latency p50/p99 (the 250 ms target is at 500 events/s);
+- engine: the same events written straight to the outbox and enqueued in jobs of 100, as the
+  dispatcher does under load, so the engine's own rate shows without the API in front of it;
 - the database's own ceiling on this machine in the same run (pgbench simple-update), the
   commits/s we drove during the burst, and our throughput as a ratio of that ceiling.
 
-Usage: python scripts/bench.py [--clients 2000] [--rate 500] [--seconds 4] [--workers 1]
+Usage: python scripts/bench.py [--clients 800] [--rate 500] [--seconds 1.6] [--workers 1]
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -228,7 +231,21 @@ async def run_phase(
         *(change(c, None if rate is None else start_mono + i / rate) for i, c in enumerate(clients))
     )
     phase.sent_s = time.monotonic() - start_mono
-    # Completed executions of this phase: one per client whose status changed to `status`.
+    await collect(db, phase, workflow_id, clients, status, answered, start_wall, before)
+    return phase
+
+
+async def collect(
+    db: asyncpg.Connection,
+    phase: Phase,
+    workflow_id: str,
+    clients: list[str],
+    status: str,
+    answered: dict[str, float],
+    start_wall: float,
+    commits_before: int,
+) -> None:
+    """Wait for one COMPLETED execution per client (whose status changed to `status`)."""
     query = """
         SELECT e.client, extract(epoch FROM e.completed_at) AS done
         FROM workflow_executions e
@@ -243,8 +260,8 @@ async def run_phase(
             break
         await asyncio.sleep(0.2)
     if len(rows) < len(clients):
-        print(f"  ! {name}: only {len(rows)}/{len(clients)} executions completed in time")
-    phase.commits = await commits(db) - before
+        print(f"  ! {phase.name}: only {len(rows)}/{len(clients)} executions completed in time")
+    phase.commits = await commits(db) - commits_before
     last = max((float(r["done"]) for r in rows), default=time.time())
     phase.drain_s = last - start_wall
     phase.latencies_ms = [
@@ -252,6 +269,46 @@ async def run_phase(
         for r in rows
         if str(r["client"]) in answered
     ]
+
+
+async def engine_phase(
+    db: asyncpg.Connection,
+    database_url: str,
+    queue_url: str | None,
+    workflow_id: str,
+    clients: list[str],
+) -> Phase:
+    """The engine alone: events written straight to the outbox, enqueued as the dispatcher does
+    (jobs of up to 100 ids), no API in the way. Latency is from enqueue to COMPLETED."""
+    from app.worker.enqueue import enqueue_events, set_queue
+    from app.worker.queue import DEFAULT_QUEUE_NAME, build_queue
+
+    phase = Phase(name="engine", events=len(clients))
+    tenant = await db.fetchval("SELECT tenant FROM workflows WHERE id = $1", uuid.UUID(workflow_id))
+    ids = [uuid.uuid4() for _ in clients]
+    await db.executemany(
+        "INSERT INTO events (id, tenant, type, client, payload, depth, created_at) "
+        "VALUES ($1, $2, 'CLIENT_STATUS_CHANGED', $3, $4::jsonb, 0, now())",
+        [
+            (i, tenant, uuid.UUID(c), '{"from": "INACTIVE", "to": "LEAD"}')
+            for i, c in zip(ids, clients, strict=True)
+        ],
+    )
+    queue = build_queue(queue_url or database_url, name=DEFAULT_QUEUE_NAME)
+    await queue.connect()
+    set_queue(queue)
+    try:
+        await asyncio.sleep(0.5)
+        before = await commits(db)
+        start_mono, start_wall = time.monotonic(), time.time()
+        for at in range(0, len(ids), 100):
+            await enqueue_events(ids[at : at + 100])
+        phase.sent_s = time.monotonic() - start_mono
+        answered = dict.fromkeys(clients, start_wall)
+        await collect(db, phase, workflow_id, clients, "LEAD", answered, start_wall, before)
+    finally:
+        set_queue(None)
+        await queue.disconnect()
     return phase
 
 
@@ -305,10 +362,12 @@ async def bench_backend(
                 http, db, name="paced", workflow_id=workflow_id, clients=paced_clients,
                 status="INACTIVE", rate=args.rate, concurrency=256,
             )  # fmt: skip
+            print(f"  paced: sent {paced.sent_s:.1f}s, drained {paced.drain_s:.1f}s", flush=True)
+            engine = await engine_phase(db, database_url, queue_url, workflow_id, clients)
             await db.close()
     finally:
         stack.stop()
-    return {"label": label, "burst": burst, "paced": paced}
+    return {"label": label, "burst": burst, "paced": paced, "engine": engine}
 
 
 def report(results: list[dict[str, Any]], ceiling_tps: float, args: argparse.Namespace) -> None:
@@ -332,6 +391,15 @@ def report(results: list[dict[str, Any]], ceiling_tps: float, args: argparse.Nam
             f"latency p50 {pct(paced.latencies_ms, 0.5):,.0f} ms, "
             f"p99 {pct(paced.latencies_ms, 0.99):,.0f} ms (target < 250 ms)"
         )
+        engine: Phase = r["engine"]
+        engine_rate = engine.events / engine.drain_s
+        print(
+            f"  engine {engine.events} events straight to the outbox + queue (no API): "
+            f"completed {engine_rate:,.0f} executions/s, latency p50 "
+            f"{pct(engine.latencies_ms, 0.5):,.0f} ms p99 {pct(engine.latencies_ms, 0.99):,.0f} ms,"
+            f" {engine.commits / max(engine.events, 1):.1f} commits per execution,"
+            f" {engine_rate / ceiling_tps:.1%} of the pgbench ceiling"
+        )
         print(
             f"  vs database: {completed / ceiling_tps:.1%} of the pgbench ceiling in executions/s;"
             f" we drove {commit_rate:,.0f} commits/s "
@@ -342,9 +410,9 @@ def report(results: list[dict[str, Any]], ceiling_tps: float, args: argparse.Nam
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--clients", type=int, default=2000)
+    parser.add_argument("--clients", type=int, default=800)
     parser.add_argument("--rate", type=float, default=500.0)
-    parser.add_argument("--seconds", type=float, default=4.0)
+    parser.add_argument("--seconds", type=float, default=1.6)
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--backends", default="postgres,redis")
     args = parser.parse_args()

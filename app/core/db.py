@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+import asyncpg
 from piccolo.engine.postgres import PostgresEngine
 
 from app.core.config import Settings, get_settings
@@ -27,3 +29,17 @@ def with_database(url: str, database: str) -> str:
 def make_engine(url: str) -> PostgresEngine:
     """A Piccolo engine for url; the pool is started by the app lifespan or the worker."""
     return PostgresEngine(config={"dsn": url}, log_queries=False)
+
+
+async def _keep_session(connection: asyncpg.Connection) -> None:
+    """Skip asyncpg's reset query on every release (one round trip per transaction).
+
+    asyncpg still rolls back an open transaction before calling this. The reset query would
+    undo session state (SET, LISTEN, advisory locks) that our pooled connections never take:
+    execution locks live on their own connection (app/engine/locks.py) and settings are SET LOCAL.
+    """
+
+
+def pool_options(settings: Settings) -> dict[str, Any]:
+    """asyncpg pool arguments for the API and the worker."""
+    return {"max_size": settings.db_pool_max_size, "reset": _keep_session}

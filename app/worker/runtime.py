@@ -19,6 +19,7 @@ from saq import Queue, Worker
 from saq.types import PartialTimersDict
 
 from app.core.config import Settings, get_settings
+from app.core.db import pool_options
 from app.core.uow import set_event_dispatcher
 from app.engine.locks import LOCKS
 from app.worker.dispatch import EventDispatcher
@@ -181,7 +182,7 @@ async def run_standalone(*, queue_name: str = DEFAULT_QUEUE_NAME) -> None:
 
     settings = get_settings()
     engine = get_engine()
-    await engine.start_connection_pool(max_size=settings.db_pool_max_size)
+    await engine.start_connection_pool(**pool_options(settings))
     runtime = WorkerRuntime(build_queue(name=queue_name), settings=settings, embedded=False)
     try:
         await runtime.connect()
