@@ -14,6 +14,7 @@ from app.audit.service import record_audit
 from app.clients.listing import CreatedSort, Where, keyset_rows, sort_spec
 from app.core.errors import FieldError, NotFoundError, UnprocessableError
 from app.core.sql import fetchrow
+from app.core.text import trim
 from app.notes.schemas import NoteOut, NotePage
 
 RESOURCE = "note"
@@ -54,7 +55,7 @@ async def add_note(
     execution_id: UUID | None = None,
 ) -> dict[str, Any]:
     """Add a note to one of the tenant's clients (404 naming $.client_id if not theirs)."""
-    if not body.strip():
+    if not trim(body):
         raise UnprocessableError("A note needs a body.", errors=[FieldError("$.body", "empty")])
     row = await fetchrow(
         f"""

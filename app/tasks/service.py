@@ -15,6 +15,7 @@ from app.audit.service import record_audit
 from app.clients.listing import CreatedSort, Where, keyset_rows, sort_spec
 from app.core.errors import FieldError, NotFoundError, UnprocessableError
 from app.core.sql import fetchrow, fetchval
+from app.core.text import trim
 from app.tasks.schemas import TaskFilters, TaskOut, TaskPage, TaskUpdate
 from tables.enums import TaskPriority
 
@@ -101,7 +102,7 @@ async def create_task(
     execution_id: UUID | None = None,
 ) -> dict[str, Any]:
     """Create a task; the client and assignee must be the tenant's (422 with the path if not)."""
-    title = title.strip()
+    title = trim(title)
     errors = []
     if not title or len(title) > 300:
         errors.append(FieldError("$.title", "must be 1 to 300 characters"))
