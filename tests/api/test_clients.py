@@ -61,6 +61,10 @@ async def test_tags_add_and_remove(tenant: TenantCtx) -> None:
     removed = await tenant.http.delete(f"{url}/a")
     assert removed.status_code == 200
     assert removed.json()["tags"] == ["b"]
+    # A tag no client can carry (a bare CR) is simply absent: the same no-op, not a 422.
+    absent = await tenant.http.delete(f"{url}/%0D")
+    assert absent.status_code == 200
+    assert absent.json()["tags"] == ["b"]
 
 
 async def test_filters(tenant: TenantCtx) -> None:
