@@ -42,6 +42,8 @@ from app.core.config import get_settings  # noqa: E402
 from app.core.db import with_database  # noqa: E402
 from app.core.embedded_pg import embedded_database_url  # noqa: E402
 from app.core.migrate import migrate_forwards  # noqa: E402
+from app.worker.enqueue import enqueue_events, set_queue  # noqa: E402
+from app.worker.queue import DEFAULT_QUEUE_NAME, build_queue  # noqa: E402
 
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
 ACTIONS = [
@@ -288,9 +290,6 @@ async def engine_phase(
 ) -> Phase:
     """The engine alone: events written straight to the outbox, enqueued as the dispatcher does
     (jobs of up to 100 ids), no API in the way. Latency is from enqueue to COMPLETED."""
-    from app.worker.enqueue import enqueue_events, set_queue
-    from app.worker.queue import DEFAULT_QUEUE_NAME, build_queue
-
     phase = Phase(name="engine", events=len(clients))
     tenant = await db.fetchval("SELECT tenant FROM workflows WHERE id = $1", uuid.UUID(workflow_id))
     ids = [uuid.uuid4() for _ in clients]

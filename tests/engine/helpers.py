@@ -115,6 +115,15 @@ async def wait_status(tenant: TenantCtx, execution_id: str, *statuses: str) -> d
     )
 
 
+async def wait_retrying(tenant: TenantCtx, execution_id: str) -> dict[str, Any]:
+    """The execution has logged a RETRYING attempt (a step is failing and being retried)."""
+    return await wait_for(
+        lambda: get_execution(tenant, execution_id),
+        until=lambda e: any(log["status"] == "RETRYING" for log in e["logs"]),
+        what=f"execution {execution_id} to retry a step",
+    )
+
+
 async def wait_dispatched(event_ids: list[UUID | str]) -> None:
     """Every event has been through matching (whatever it started)."""
     ids = [UUID(str(i)) for i in event_ids]

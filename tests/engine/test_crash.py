@@ -1,5 +1,5 @@
-"""A `crmflow worker` killed with SIGKILL mid-execution: restarted, it finishes the execution
-without repeating any committed step's effect."""
+"""A `crmflow worker` stopped mid-execution (SIGKILL, or SIGTERM's hand-back): restarted, it
+finishes the execution without repeating any committed step's effect."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from tests.engine.helpers import (
     create_workflow,
     get_execution,
     wait_executions,
-    wait_for,
+    wait_retrying,
     wait_status,
 )
 from tests.engine.test_durability import add_user, task_step
@@ -69,12 +69,24 @@ def worker_process(
                 process.wait()
 
 
-async def test_sigkill_mid_execution_resumes_without_repeating(
+@pytest.mark.parametrize(
+    ("stop", "exit_code"),
+    [
+        # Killed outright: the job is found by SAQ's sweep, the execution by ours.
+        (signal.SIGKILL, -signal.SIGKILL),
+        # A clean exit: the grace period ends and the in-flight job is handed back.
+        (signal.SIGTERM, 0),
+    ],
+    ids=["sigkill", "sigterm"],
+)
+async def test_worker_stopped_mid_execution_resumes_without_repeating(
     backend: Backend,
     tenant: TenantCtx,
     database_url: str,
     api_worker_paused: None,
     tmp_path: Path,
+    stop: signal.Signals,
+    exit_code: int,
 ) -> None:
     assignee = uuid4()
     wf = await create_workflow(
@@ -91,16 +103,12 @@ async def test_sigkill_mid_execution_resumes_without_repeating(
         client = await create_client(tenant)
         [execution] = await wait_executions(tenant, workflow_id=wf["id"], terminal=False)
         # Mid-execution: step 0 committed, step 1 failing and being retried by this process.
-        await wait_for(
-            lambda: get_execution(tenant, execution["id"]),
-            until=lambda e: any(log["status"] == "RETRYING" for log in e["logs"]),
-            what="the worker to be retrying step 1",
-        )
-        os.kill(first.pid, signal.SIGKILL)
-        first.wait()
-    assert first.returncode == -signal.SIGKILL
-    killed = await get_execution(tenant, execution["id"])
-    assert (killed["status"], killed["current_step"]) == ("RUNNING", 1)
+        await wait_retrying(tenant, execution["id"])
+        first.send_signal(stop)
+        first.wait(timeout=30)
+    assert first.returncode == exit_code, log.read_text()[-3000:]
+    stopped = await get_execution(tenant, execution["id"])
+    assert (stopped["status"], stopped["current_step"]) == ("RUNNING", 1)
 
     await add_user(tenant, assignee)
     with worker_process(backend, database_url, log):
@@ -112,43 +120,3 @@ async def test_sigkill_mid_execution_resumes_without_repeating(
     assert (notes, tasks) == (2, 1)
     successes = [log["step_index"] for log in done["logs"] if log["status"] == "SUCCESS"]
     assert successes == [0, 1, 2]
-
-
-async def test_sigterm_hands_back_in_flight_work(
-    backend: Backend,
-    tenant: TenantCtx,
-    database_url: str,
-    api_worker_paused: None,
-    tmp_path: Path,
-) -> None:
-    assignee = uuid4()
-    wf = await create_workflow(
-        tenant,
-        trigger_type="CLIENT_CREATED",
-        actions=[
-            {"type": "ADD_NOTE", "config": {"body": "first"}},
-            task_step(assignee, attempts=10, backoff_s=1.0),
-        ],
-    )
-    log = tmp_path / "worker.log"
-    with worker_process(backend, database_url, log) as first:
-        client = await create_client(tenant)
-        [execution] = await wait_executions(tenant, workflow_id=wf["id"], terminal=False)
-        await wait_for(
-            lambda: get_execution(tenant, execution["id"]),
-            until=lambda e: any(log["status"] == "RETRYING" for log in e["logs"]),
-            what="the worker to be retrying step 1",
-        )
-        first.send_signal(signal.SIGTERM)
-        first.wait(timeout=30)
-    # A clean exit, not a kill: the grace period ended and the job was handed back.
-    assert first.returncode == 0, log.read_text()[-3000:]
-
-    await add_user(tenant, assignee)
-    with worker_process(backend, database_url, log):
-        done = await wait_status(tenant, execution["id"], "COMPLETED", "FAILED")
-    assert done["status"] == "COMPLETED", log.read_text()[-3000:]
-    cid = UUID(client["id"])
-    notes = await count("SELECT count(*) FROM notes WHERE client = $1", cid)
-    tasks = await count("SELECT count(*) FROM tasks WHERE client = $1", cid)
-    assert (notes, tasks) == (1, 1)

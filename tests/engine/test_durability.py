@@ -26,6 +26,7 @@ from tests.engine.helpers import (
     wait_dispatched,
     wait_executions,
     wait_for,
+    wait_retrying,
     wait_status,
 )
 
@@ -78,11 +79,7 @@ async def test_retries_then_success(backend: Backend, tenant: TenantCtx) -> None
     )
     client = await create_client(tenant)
     [running] = await wait_executions(tenant, workflow_id=wf["id"], terminal=False)
-    await wait_for(
-        lambda: get_execution(tenant, running["id"]),
-        until=lambda e: any(log["status"] == "RETRYING" for log in e["logs"]),
-        what="a RETRYING attempt",
-    )
+    await wait_retrying(tenant, running["id"])
     await add_user(tenant, assignee)
     done = await wait_status(tenant, running["id"], "COMPLETED", "FAILED")
     assert done["status"] == "COMPLETED"
