@@ -143,14 +143,6 @@ class Stack:
         self.workers = workers
         self.processes: list[subprocess.Popen[bytes]] = []
 
-    def _profiled(self, cmd: list[str], name: str) -> list[str]:
-        """BENCH_PROFILE=dir records each process with py-spy (collapsed stacks) for analysis."""
-        out = os.environ.get("BENCH_PROFILE")
-        if not out:
-            return cmd
-        spy = str(Path(sys.executable).parent / "py-spy")
-        return [spy, "record", "-r", "100", "-f", "raw", "-o", f"{out}/{name}.txt", "--", *cmd]
-
     def start(self) -> None:
         api = [
             sys.executable, "-m", "uvicorn", "--factory", "app.server:create_app",
@@ -160,10 +152,11 @@ class Stack:
             # connections just as the client reuses them (httpx.ReadError mid-run).
             "--timeout-keep-alive", "120",
         ]  # fmt: skip
-        self.processes.append(subprocess.Popen(self._profiled(api, "api"), cwd=ROOT, env=self.env))
-        for i in range(self.workers):
-            worker = self._profiled([sys.executable, "-m", "app.cli", "worker"], f"worker{i}")
-            self.processes.append(subprocess.Popen(worker, cwd=ROOT, env=self.env))
+        self.processes.append(subprocess.Popen(api, cwd=ROOT, env=self.env))
+        worker = [sys.executable, "-m", "app.cli", "worker"]
+        self.processes += [
+            subprocess.Popen(worker, cwd=ROOT, env=self.env) for _ in range(self.workers)
+        ]
 
     def stop(self) -> None:
         for process in self.processes:
