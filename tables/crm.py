@@ -18,7 +18,7 @@ from piccolo.columns import (
 )
 from piccolo.columns.defaults.timestamptz import TimestamptzNow
 from piccolo.columns.indexes import IndexMethod
-from piccolo.constraints import Check
+from piccolo.constraints import Check, Unique
 from piccolo.table import Table
 
 from tables.enums import ClientStatus, TaskPriority, TaskStatus, sql_in
@@ -40,10 +40,13 @@ class Clients(Table, tablename="clients"):
         base_column=Varchar(length=100), default=list, index=True, index_method=IndexMethod.gin
     )
     custom_fields = JSONB(default={})
+    # The CRM's own id for the client (bulk sync upserts by it); unique per tenant when set.
+    external_id = Varchar(length=200, null=True, default=None)
     created_at = Timestamptz(default=TimestamptzNow())
     updated_at = Timestamptz(default=TimestamptzNow(), auto_update=TimestamptzNow().python)
 
     ck_clients_status = Check(sql_in("status", ClientStatus))
+    uq_clients_tenant_external_id = Unique(["tenant", "external_id"])
 
 
 class Documents(Table, tablename="documents"):

@@ -49,6 +49,13 @@ class TriggerType(StrEnum):
     MANUAL = "MANUAL"
 
 
+class SourceKind(StrEnum):
+    """How an inbound webhook source signs and shapes its deliveries."""
+
+    STANDARD = "standard"
+    HUBSPOT = "hubspot"
+
+
 class ExecutionStatus(StrEnum):
     PENDING = "PENDING"
     RUNNING = "RUNNING"
@@ -63,6 +70,21 @@ class StepStatus(StrEnum):
     FAILED = "FAILED"
     SKIPPED = "SKIPPED"
     RETRYING = "RETRYING"
+
+
+class MatchReason(StrEnum):
+    """Why an event did or did not start a workflow (event_matches.reason)."""
+
+    MATCHED = "MATCHED"
+    # A trigger_config key differed from the event (detail: key, wanted, actual).
+    TRIGGER_CONFIG = "TRIGGER_CONFIG"
+    # The first condition that failed (detail: path, field, operator, value, actual).
+    CONDITION = "CONDITION"
+    # The event is past the maximum chain depth: recorded, starts nothing.
+    LOOP_GUARD = "LOOP_GUARD"
+    INACTIVE = "INACTIVE"
+    # The workflow already ran for this event (one execution per workflow and event).
+    ALREADY_RAN = "ALREADY_RAN"
 
 
 def sql_in(column: str, enum: type[Enum]) -> str:

@@ -33,6 +33,8 @@ class Events(Table, tablename="events"):
     # Piccolo's migrations cannot order a cycle. The provenance outlives the execution's deletion.
     caused_by_execution = UUID(null=True, default=None)
     dispatched_at = Timestamptz(null=True, default=None)
+    # X-Request-ID of the request that wrote the event: the engine logs its executions with it.
+    request_id = Varchar(length=128, null=True, default=None)
     created_at = Timestamptz(default=TimestamptzNow())
 
     uq_events_tenant_idempotency_key = Unique(["tenant", "idempotency_key"])

@@ -58,6 +58,23 @@ COMPOSITE_INDEXES: tuple[CompositeIndex, ...] = (
     CompositeIndex(
         "ix_events_undispatched", "events", ("created_at",), where="dispatched_at IS NULL"
     ),
+    # The console's executions list filtered by status (and the overview's counts), by workflow,
+    # and the workflows' last-24h activity: keyset order within each, no sort of a large set.
+    CompositeIndex(
+        "ix_workflow_executions_tenant_status_created",
+        "workflow_executions",
+        ("tenant", "status", "created_at", "id"),
+    ),
+    CompositeIndex(
+        "ix_workflow_executions_workflow_created",
+        "workflow_executions",
+        ("workflow", "created_at", "id"),
+    ),
+    CompositeIndex(
+        "ix_workflow_executions_tenant_completed",
+        "workflow_executions",
+        ("tenant", "completed_at"),
+    ),
     # The resume sweep looks only at parked executions.
     CompositeIndex(
         "ix_workflow_executions_waiting_resume",

@@ -25,7 +25,10 @@ class Emails(Table, tablename="emails"):
     id = UUID(primary_key=True)
     tenant = ForeignKey(references=Tenants, on_delete=OnDelete.cascade, null=False)
     client = ForeignKey(references=Clients, on_delete=OnDelete.cascade, null=True, index=True)
-    execution = ForeignKey(references=WorkflowExecutions, on_delete=OnDelete.set_null, null=True)
+    # Indexed: deleting an execution (retention) sets this NULL without scanning every email.
+    execution = ForeignKey(
+        references=WorkflowExecutions, on_delete=OnDelete.set_null, null=True, index=True
+    )
     to = Varchar(length=320)
     subject = Varchar(length=500)
     body = Text()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from piccolo.columns import UUID, Boolean, ForeignKey, OnDelete, Timestamptz, Varchar
+from piccolo.columns import UUID, Boolean, ForeignKey, Integer, OnDelete, Timestamptz, Varchar
 from piccolo.columns.defaults.timestamptz import TimestamptzNow
 from piccolo.constraints import Check, Unique
 from piccolo.table import Table
@@ -14,6 +14,11 @@ class Tenants(Table, tablename="tenants"):
     id = UUID(primary_key=True)
     name = Varchar(length=200)
     slug = Varchar(length=100, unique=True)
+    # Retention overrides (NULL: the global RETENTION_DAYS / RETENTION_MAX_ROWS /
+    # AUDIT_RETENTION_DAYS); see app/retention.
+    retention_days = Integer(null=True, default=None)
+    retention_max_rows = Integer(null=True, default=None)
+    audit_retention_days = Integer(null=True, default=None)
     created_at = Timestamptz(default=TimestamptzNow())
     updated_at = Timestamptz(default=TimestamptzNow(), auto_update=TimestamptzNow().python)
 

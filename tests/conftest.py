@@ -20,6 +20,11 @@ import uvicorn
 from tests.db import create_database, drop_database, server_url
 
 os.environ.setdefault("ENVIRONMENT", "test")
+# Tests prune explicitly (tests/operations/test_retention.py); the worker's periodic retention
+# sweep would race their counts.
+os.environ.setdefault("PRUNE_INTERVAL_S", "86400")
+# Workers the tests start serve their metrics on a port the OS picks (several at once).
+os.environ.setdefault("WORKER_METRICS_PORT", "0")
 
 
 @pytest.fixture(scope="session")
@@ -40,9 +45,26 @@ def database_url() -> Iterator[str]:
 
 
 def free_port() -> int:
+    """A port that was free a moment ago: only for a server in ANOTHER process (which takes a
+    port number); a server in this process binds `listening_socket()` instead, because an
+    outbound connection's ephemeral source port can take a "free" port before it is bound."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def listening_socket() -> socket.socket:
+    """A socket on 127.0.0.1 at a port the OS picked, already listening: nothing can take the
+    port between choosing it and serving on it."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(128)
+    return sock
+
+
+def socket_port(sock: socket.socket) -> int:
+    return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="session")
@@ -50,12 +72,13 @@ async def base_url(database_url: str) -> AsyncIterator[str]:
     """The real app served by uvicorn on 127.0.0.1, in the suite's event loop."""
     from app.server import create_app
 
-    port = free_port()
+    sock = listening_socket()
+    port = socket_port(sock)
     config = uvicorn.Config(
         create_app(), host="127.0.0.1", port=port, log_level="warning", lifespan="on"
     )
     server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
+    task = asyncio.create_task(server.serve(sockets=[sock]))
     while not server.started:
         if task.done():
             task.result()
@@ -96,3 +119,38 @@ async def anon(base_url: str) -> AsyncIterator[httpx.AsyncClient]:
     """An HTTP client without credentials."""
     async with httpx.AsyncClient(base_url=base_url, timeout=30) as http:
         yield http
+
+
+@pytest.fixture
+async def member(tenant: TenantCtx, base_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client authenticated as a member (not admin) of `tenant`, with its own key."""
+    from tests.helpers import add_member_key
+
+    key = await add_member_key(tenant)
+    async with httpx.AsyncClient(
+        base_url=base_url, headers={"Authorization": f"Bearer {key}"}, timeout=30
+    ) as http:
+        yield http
+
+
+@pytest.fixture
+async def other(base_url: str) -> AsyncIterator[TenantCtx]:
+    """A second, unrelated tenant."""
+    from app.core.uow import unit_of_work
+    from app.tenants.service import create_tenant
+
+    suffix = os.urandom(4).hex()
+    async with unit_of_work():
+        boot = await create_tenant(name=f"Other {suffix}", admin_email=f"admin@o{suffix}.test")
+    async with httpx.AsyncClient(
+        base_url=base_url, headers={"Authorization": f"Bearer {boot.api_key}"}, timeout=30
+    ) as http:
+        yield TenantCtx(
+            tenant_id=boot.tenant_id, admin_id=boot.admin_user_id, api_key=boot.api_key, http=http
+        )
+
+
+@pytest.fixture
+def other_tenant(other: TenantCtx) -> TenantCtx:
+    """The same second tenant, under the name the workflow tests use."""
+    return other

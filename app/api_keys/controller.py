@@ -10,32 +10,27 @@ from litestar.params import FromPath, JSONBody, QueryParameter
 
 from app.api_keys import service
 from app.api_keys.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyOut, ApiKeyPage
-from app.clients.listing import AuthRequest, CreatedSort, Cursor, Limit, Sort, reject_unknown_query
 from app.core.auth import admin_only
 from app.core.errors import error_responses
+from app.core.listing import AuthRequest, CreatedSort, Cursor, Limit, Sort
 from app.core.pagination import DEFAULT_LIMIT
-from app.core.uow import unit_of_work
 
 
 class ApiKeyController(Controller):
     path = "/api-keys"
     tags = ["api-keys"]
-    before_request = staticmethod(reject_unknown_query)
     guards = [admin_only]
 
     @post(
         "/",
         summary="Issue a key (the key is in this answer only)",
-        responses=error_responses(403, 404),
+        responses=error_responses(403),
     )
     async def create_api_key(
         self, request: AuthRequest, data: JSONBody[ApiKeyCreate]
     ) -> ApiKeyCreated:
         p = request.user
-        async with unit_of_work():
-            return await service.create_api_key(
-                tenant_id=p.tenant_id, actor_id=p.user_id, data=data
-            )
+        return await service.create_api_key(tenant_id=p.tenant_id, actor_id=p.user_id, data=data)
 
     @get("/", summary="List keys (prefix, last use, revocation)", responses=error_responses(403))
     async def list_api_keys(
@@ -71,5 +66,4 @@ class ApiKeyController(Controller):
         status_code=200,
     )
     async def revoke_api_key(self, request: AuthRequest, key_id: FromPath[UUID]) -> ApiKeyOut:
-        async with unit_of_work():
-            return await service.revoke_api_key(tenant_id=request.user.tenant_id, key_id=key_id)
+        return await service.revoke_api_key(tenant_id=request.user.tenant_id, key_id=key_id)

@@ -10,10 +10,12 @@ from uuid import UUID, uuid4
 
 from app.api_keys.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyOut, ApiKeyPage
 from app.audit.service import record_audit
-from app.clients.listing import CreatedSort, Where, keyset_rows, sort_spec
 from app.core.auth import generate_api_key
-from app.core.errors import FieldError, NotFoundError
+from app.core.auth_cache import auth_changed
+from app.core.errors import FieldError, NotFoundError, UnprocessableError
+from app.core.listing import CreatedSort, Where, keyset_rows, sort_spec
 from app.core.sql import fetchrow
+from app.users.service import active_user_by_email
 
 RESOURCE = "api_key"
 _COLUMNS = "k.id, k.name, k.prefix, k.user, k.last_used_at, k.revoked_at, k.created_at"
@@ -50,7 +52,7 @@ async def create_api_key(*, tenant_id: UUID, actor_id: UUID, data: ApiKeyCreate)
         tenant_id,
     )
     if row is None:
-        raise NotFoundError(
+        raise UnprocessableError(
             "The user does not exist.", errors=[FieldError("$.user_id", "unknown user")]
         )
     await record_audit(
@@ -93,6 +95,7 @@ async def revoke_api_key(*, tenant_id: UUID, key_id: UUID) -> ApiKeyOut:
     )
     if row is None:
         raise NotFoundError("No such API key.")
+    await auth_changed()  # every API process forgets cached principals at the commit
     await record_audit(
         tenant_id=tenant_id,
         action="revoke",
@@ -129,3 +132,19 @@ async def list_api_keys(
         limit=limit,
     )
     return ApiKeyPage(items=[_out(r) for r in rows], next_cursor=next_cursor)
+
+
+async def create_key_for_email(
+    *, email: str, tenant_slug: str | None = None, name: str = ""
+) -> tuple[str, ApiKeyCreated]:
+    """The lost-key path (`crmflow create-key`): a new key for an existing, active user.
+
+    Returns the tenant's slug and the key (its plaintext shown only now).
+    """
+    user = await active_user_by_email(email=email, tenant_slug=tenant_slug)
+    created = await create_api_key(
+        tenant_id=user["tenant"],
+        actor_id=user["id"],
+        data=ApiKeyCreate(name=name or "created by crmflow create-key", user_id=user["id"]),
+    )
+    return user["slug"], created

@@ -11,9 +11,17 @@ from litestar import Controller, get
 from litestar.params import QueryParameter
 
 from app.audit.queries import list_audit_logs
-from app.clients.listing import AuthRequest, CreatedSort, Cursor, Limit, Sort, reject_unknown_query
 from app.core.auth import admin_only
 from app.core.errors import error_responses
+from app.core.listing import (
+    AuthRequest,
+    CreatedAfter,
+    CreatedBefore,
+    CreatedSort,
+    Cursor,
+    Limit,
+    Sort,
+)
 from app.core.pagination import DEFAULT_LIMIT
 
 
@@ -39,7 +47,6 @@ class AuditLogPage(msgspec.Struct, kw_only=True):
 class AuditLogController(Controller):
     path = "/audit-logs"
     tags = ["audit"]
-    before_request = staticmethod(reject_unknown_query)
     guards = [admin_only]
 
     @get("/", summary="List audit entries", responses=error_responses(403))
@@ -50,8 +57,8 @@ class AuditLogController(Controller):
         resource_id: Annotated[str | None, QueryParameter(max_length=100)] = None,
         user: Annotated[UUID | None, QueryParameter(description="Acting user id")] = None,
         action: Annotated[str | None, QueryParameter(max_length=50)] = None,
-        created_after: Annotated[datetime | None, QueryParameter()] = None,
-        created_before: Annotated[datetime | None, QueryParameter()] = None,
+        created_after: CreatedAfter = None,
+        created_before: CreatedBefore = None,
         sort: Sort = CreatedSort.CREATED_AT_DESC,
         cursor: Cursor = None,
         limit: Limit = DEFAULT_LIMIT,

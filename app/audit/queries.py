@@ -6,9 +6,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-import msgspec
-
-from app.clients.listing import CreatedSort, Where, keyset_rows, sort_spec
+from app.core.listing import CreatedSort, Where, keyset_rows, sort_spec
 
 
 async def list_audit_logs(
@@ -59,7 +57,7 @@ async def list_audit_logs(
             "action": r["action"],
             "resource_type": r["resource_type"],
             "resource_id": r["resource_id"],
-            "changes": msgspec.json.decode(r["changes"]) if r["changes"] else {},
+            "changes": r["changes"] or {},
             "ip": r["ip"],
             "user_agent": r["user_agent"],
             "created_at": r["created_at"],

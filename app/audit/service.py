@@ -10,6 +10,7 @@ import msgspec
 
 from app.core.request_context import current_actor
 from app.core.sql import fetch
+from app.core.uow import defer_insert
 
 REDACTED = "[redacted]"
 _SECRET_MARKERS = ("secret", "password", "token", "key_hash", "api_key", "authorization")
@@ -42,6 +43,22 @@ def diff(
     }
 
 
+_INSERT_AUDIT = """
+INSERT INTO audit_logs (id, tenant, "user", api_key, action, resource_type, resource_id,
+                        changes, ip, user_agent, created_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9, $10, now())
+"""
+# The same rows in bulk, written with the unit of work's other queued rows (uow.defer_insert).
+_DEFERRED_AUDIT = """
+INSERT INTO audit_logs (id, tenant, "user", api_key, action, resource_type, resource_id,
+                        changes, ip, user_agent, created_at)
+SELECT i, t, u, k, a, rt, ri, c::jsonb, ip, ua, now()
+FROM unnest({0}::uuid[], {1}::uuid[], {2}::uuid[], {3}::uuid[], {4}::text[], {5}::text[],
+            {6}::text[], {7}::text[], {8}::text[], {9}::text[])
+     AS x(i, t, u, k, a, rt, ri, c, ip, ua)
+"""
+
+
 async def record_audit(
     *,
     tenant_id: UUID,
@@ -54,12 +71,7 @@ async def record_audit(
     """Record a write by the current actor (request or job); call inside the write's transaction."""
     actor = current_actor()
     changes = diff(before, after)
-    await fetch(
-        """
-        INSERT INTO audit_logs (id, tenant, "user", api_key, action, resource_type, resource_id,
-                                changes, ip, user_agent, created_at)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9, $10, now())
-        """,
+    row = (
         uuid4(),
         tenant_id,
         actor.user_id,
@@ -71,3 +83,5 @@ async def record_audit(
         actor.ip,
         actor.user_agent,
     )
+    if not defer_insert(_DEFERRED_AUDIT, row):
+        await fetch(_INSERT_AUDIT, *row)

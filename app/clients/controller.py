@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 from uuid import UUID
 
 from litestar import Controller, delete, get, patch, post
 from litestar.params import FromPath, JSONBody, QueryParameter
 
-from app.clients import service
-from app.clients.listing import AuthRequest, Cursor, Limit, reject_unknown_query
+from app.clients import batch, service
 from app.clients.schemas import (
+    ClientBatch,
+    ClientBatchOut,
     ClientCreate,
     ClientFilters,
     ClientOut,
@@ -21,9 +21,8 @@ from app.clients.schemas import (
     TagBody,
 )
 from app.core.errors import error_responses
+from app.core.listing import AuthRequest, CreatedAfter, CreatedBefore, Cursor, Limit
 from app.core.pagination import DEFAULT_LIMIT
-from app.core.uow import unit_of_work
-from app.documents.storage import remove_files
 from tables.enums import ClientStatus
 
 ClientStatusParam = ClientStatus | None
@@ -32,14 +31,35 @@ ClientStatusParam = ClientStatus | None
 class ClientController(Controller):
     path = "/clients"
     tags = ["clients"]
-    before_request = staticmethod(reject_unknown_query)
 
-    @post("/", summary="Create a client", responses=error_responses(404))
+    @post("/", summary="Create a client", responses=error_responses(409))
     async def create_client(self, request: AuthRequest, data: JSONBody[ClientCreate]) -> ClientOut:
         p = request.user
-        async with unit_of_work():
-            snap = await service.create_client(tenant_id=p.tenant_id, actor_id=p.user_id, data=data)
+        snap = await service.create_client(tenant_id=p.tenant_id, actor_id=p.user_id, data=data)
         return service.to_out(snap)
+
+    @post(
+        "/batch",
+        summary="Create or update up to 1,000 clients by external id (one transaction)",
+        description=(
+            "The way a CRM syncs. Each item is created when its `external_id` is new (as POST "
+            "/clients: `name` required, CLIENT_CREATED written) or else changed (as PATCH "
+            "/clients/{id}: a status change writes CLIENT_STATUS_CHANGED), with the same "
+            "validation and audit as those routes. All items commit together in one "
+            "transaction, or none: any invalid item answers 422 naming `$.items[i].field` of "
+            "every bad item. The answer lists one result per item, in order."
+        ),
+        status_code=200,
+        responses=error_responses(409),
+    )
+    async def upsert_clients(
+        self, request: AuthRequest, data: JSONBody[ClientBatch]
+    ) -> ClientBatchOut:
+        p = request.user
+        results = await batch.upsert_clients(
+            tenant_id=p.tenant_id, actor_id=p.user_id, items=data.items
+        )
+        return ClientBatchOut(items=results)
 
     @get("/", summary="List clients (filters, sort, cursor pages)", responses=error_responses())
     async def list_clients(
@@ -55,8 +75,8 @@ class ClientController(Controller):
             str | None,
             QueryParameter(description="Search in name, email and company", max_length=200),
         ] = None,
-        created_after: Annotated[datetime | None, QueryParameter()] = None,
-        created_before: Annotated[datetime | None, QueryParameter()] = None,
+        created_after: CreatedAfter = None,
+        created_before: CreatedBefore = None,
         sort: Annotated[ClientSort, QueryParameter()] = ClientSort.CREATED_AT_DESC,
         cursor: Cursor = None,
         limit: Limit = DEFAULT_LIMIT,
@@ -91,10 +111,9 @@ class ClientController(Controller):
         self, request: AuthRequest, client_id: FromPath[UUID], data: JSONBody[ClientUpdate]
     ) -> ClientOut:
         p = request.user
-        async with unit_of_work():
-            snap = await service.update_client(
-                tenant_id=p.tenant_id, client_id=client_id, changes=data, actor_id=p.user_id
-            )
+        snap = await service.update_client(
+            tenant_id=p.tenant_id, client_id=client_id, changes=data, actor_id=p.user_id
+        )
         return service.to_out(snap)
 
     @delete(
@@ -103,20 +122,15 @@ class ClientController(Controller):
         responses=error_responses(404),
     )
     async def delete_client(self, request: AuthRequest, client_id: FromPath[UUID]) -> None:
-        async with unit_of_work():
-            keys = await service.delete_client(
-                tenant_id=request.user.tenant_id, client_id=client_id
-            )
-        remove_files(keys)
+        await service.delete_client(tenant_id=request.user.tenant_id, client_id=client_id)
 
     @post("/{client_id:uuid}/tags", summary="Add a tag", responses=error_responses(404))
     async def add_tag(
         self, request: AuthRequest, client_id: FromPath[UUID], data: JSONBody[TagBody]
     ) -> ClientOut:
-        async with unit_of_work():
-            snap = await service.add_tag(
-                tenant_id=request.user.tenant_id, client_id=client_id, tag=data.tag
-            )
+        snap = await service.add_tag(
+            tenant_id=request.user.tenant_id, client_id=client_id, tag=data.tag
+        )
         return service.to_out(snap)
 
     @delete(
@@ -128,10 +142,9 @@ class ClientController(Controller):
     async def remove_tag(
         self, request: AuthRequest, client_id: FromPath[UUID], tag: FromPath[str]
     ) -> ClientOut:
-        async with unit_of_work():
-            snap = await service.remove_tag(
-                tenant_id=request.user.tenant_id, client_id=client_id, tag=tag
-            )
+        snap = await service.remove_tag(
+            tenant_id=request.user.tenant_id, client_id=client_id, tag=tag
+        )
         return service.to_out(snap)
 
 

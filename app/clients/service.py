@@ -16,7 +16,6 @@ from uuid import UUID, uuid4
 import msgspec
 
 from app.audit.service import record_audit
-from app.clients.listing import Where, escape_like, keyset_rows, sort_spec
 from app.clients.schemas import (
     ClientCreate,
     ClientFilters,
@@ -25,15 +24,21 @@ from app.clients.schemas import (
     ClientSort,
     ClientUpdate,
     TagBody,
+    normalize_tags,
 )
-from app.core.errors import FieldError, NotFoundError, UnprocessableError
+from app.core.errors import ConflictError, FieldError, NotFoundError, UnprocessableError
+from app.core.listing import Where, escape_like, keyset_rows, sort_spec
 from app.core.sql import fetch, fetchrow, fetchval
+from app.core.text import normalize_tag
+from app.core.uow import call_after_commit
+from app.documents.storage import remove_files
 from app.events.service import record_event
 from tables.enums import TriggerType
 
 RESOURCE = "client"
 COLUMNS = (
-    "id, owner, name, email, phone, company, status, tags, custom_fields, created_at, updated_at"
+    "id, owner, name, email, phone, company, status, tags, custom_fields, external_id, "
+    "created_at, updated_at"
 )
 # API field -> column.
 _UPDATABLE = {
@@ -67,12 +72,6 @@ def parse(data: Any, struct: type[S]) -> S:
         raise validation_error(exc) from exc
 
 
-def _json(value: Any) -> Any:
-    if isinstance(value, str):
-        return msgspec.json.decode(value)
-    return value if value is not None else {}
-
-
 def snapshot(row: Mapping[str, Any]) -> dict[str, Any]:
     """The JSON-able view of a client row (what events and templates see)."""
     owner = row["owner"]
@@ -84,8 +83,9 @@ def snapshot(row: Mapping[str, Any]) -> dict[str, Any]:
         "company": row["company"],
         "status": row["status"],
         "tags": list(row["tags"] or []),
-        "custom_fields": _json(row["custom_fields"]),
+        "custom_fields": row["custom_fields"] or {},
         "owner": None if owner is None else str(owner),
+        "external_id": row["external_id"],
         "created_at": row["created_at"].isoformat(),
         "updated_at": row["updated_at"].isoformat(),
     }
@@ -106,7 +106,7 @@ async def _check_owner(*, tenant_id: UUID, owner_id: UUID | None, path: str) -> 
         return
     found = await fetchval("SELECT 1 FROM users WHERE id = $1 AND tenant = $2", owner_id, tenant_id)
     if not found:
-        raise NotFoundError(
+        raise UnprocessableError(
             "The owner is not a user of this tenant.",
             errors=[FieldError(path, "unknown user")],
         )
@@ -126,10 +126,11 @@ async def create_client(
     row = await fetchrow(
         f"""
         INSERT INTO clients (id, tenant, owner, name, email, phone, company, status, tags,
-                             custom_fields, created_at, updated_at)
-        SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb, now(), now()
+                             custom_fields, external_id, created_at, updated_at)
+        SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb, $11, now(), now()
         WHERE $3::uuid IS NULL
            OR EXISTS (SELECT 1 FROM users WHERE id = $3 AND tenant = $2)
+        ON CONFLICT ON CONSTRAINT uq_clients_tenant_external_id DO NOTHING
         RETURNING {COLUMNS}
         """,
         client_id,
@@ -142,9 +143,19 @@ async def create_client(
         body.status.value,
         _dedupe(body.tags),
         msgspec.json.encode(body.custom_fields).decode(),
+        body.external_id,
     )
     if row is None:
-        raise NotFoundError(
+        if body.external_id is not None and await fetchval(
+            "SELECT 1 FROM clients WHERE tenant = $1 AND external_id = $2",
+            tenant_id,
+            body.external_id,
+        ):
+            raise ConflictError(
+                "A client with this external id exists.",
+                errors=[FieldError("$.external_id", "already taken")],
+            )
+        raise UnprocessableError(
             "The owner is not a user of this tenant.",
             errors=[FieldError("$.owner_id", "unknown user")],
         )
@@ -277,8 +288,7 @@ async def _audit_change(
 
 
 async def _retag(*, tenant_id: UUID, client_id: UUID, tag: str, add: bool) -> dict[str, Any]:
-    if add:
-        tag = parse({"tag": tag}, TagBody).tag
+    tag = parse({"tag": tag}, TagBody).tag if add else normalize_tag(tag)
     # Removing needs no check: a tag that breaks the rules cannot be on the client, so it is the
     # same no-op as removing an absent one (and the path parameter documents no pattern).
     expr = (
@@ -323,8 +333,8 @@ async def remove_tag(*, tenant_id: UUID, client_id: UUID, tag: str) -> dict[str,
     return await _retag(tenant_id=tenant_id, client_id=client_id, tag=tag, add=False)
 
 
-async def delete_client(*, tenant_id: UUID, client_id: UUID) -> list[str]:
-    """Delete a client with its documents, notes and tasks; the storage keys to remove."""
+async def delete_client(*, tenant_id: UUID, client_id: UUID) -> None:
+    """Delete a client with its documents, notes and tasks; their files go once that commits."""
     keys = await fetch(
         "SELECT d.storage_key FROM documents d JOIN clients c ON c.id = d.client "
         "WHERE c.id = $1 AND c.tenant = $2",
@@ -345,7 +355,8 @@ async def delete_client(*, tenant_id: UUID, client_id: UUID) -> list[str]:
         resource_id=client_id,
         before=snapshot(row),
     )
-    return [k["storage_key"] for k in keys]
+    files = [k["storage_key"] for k in keys]
+    call_after_commit(lambda: remove_files(files))
 
 
 async def list_clients(
@@ -362,7 +373,7 @@ async def list_clients(
     if filters.status is not None:
         where.add(f"c.status = {where.param(filters.status.value)}")
     if filters.tags:
-        where.add(f"c.tags @> {where.param(_dedupe(filters.tags))}::varchar[]")
+        where.add(f"c.tags @> {where.param(normalize_tags(filters.tags))}::varchar[]")
     if filters.owner is not None:
         where.add(f"c.owner = {where.param(filters.owner)}")
     if filters.q:

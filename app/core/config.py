@@ -24,6 +24,12 @@ class EmailMode(StrEnum):
     SEND = "SEND"
 
 
+class LogFormat(StrEnum):
+    AUTO = "auto"
+    JSON = "json"
+    CONSOLE = "console"
+
+
 class ConfigError(Exception):
     """The environment holds a value the service cannot run with."""
 
@@ -40,8 +46,11 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     environment: Environment = Environment.DEVELOPMENT
     data_dir_path: str = str(PROJECT_ROOT / ".data")
     host: str = "127.0.0.1"
-    port: Annotated[int, msgspec.Meta(ge=1, le=65535)] = 8000
+    # 0: the OS picks a free port (uvicorn's "running on" line says which).
+    port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 8000
     log_level: str = "INFO"
+    # auto: JSON lines in production, readable console lines otherwise.
+    log_format: LogFormat = LogFormat.AUTO
     # The API process also runs a worker unless told otherwise; production runs them apart.
     run_worker_in_api: bool = True
     worker_concurrency: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 20
@@ -64,8 +73,28 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     webhook_timeout_s: Annotated[float, msgspec.Meta(gt=0, le=300)] = 10.0
     inbound_webhook_max_bytes: Annotated[int, msgspec.Meta(ge=1)] = 256 * 1024
     inbound_webhook_tolerance_s: Annotated[int, msgspec.Meta(ge=1)] = 300
-    # How often the sweep re-enqueues events that committed but never reached the queue.
-    dispatch_sweep_cron: str = "* * * * * */5"
+    # After a secret rotation, the previous secret keeps verifying (inbound) and signing
+    # (outbound) this long, so senders and receivers can switch without a gap.
+    webhook_secret_grace_s: Annotated[int, msgspec.Meta(ge=0, le=30 * 24 * 3600)] = 86_400
+    # The address senders reach this service at (scheme://host[:port][/prefix]), as a proxy in
+    # front of it publishes it. HubSpot signs the public URI it posted to; unset = the URL the
+    # request arrived with.
+    public_base_url: (
+        Annotated[str, msgspec.Meta(pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$")] | None
+    ) = None
+    # How often the sweeps (undispatched events, orphaned/due executions, emails) run.
+    sweep_interval_s: Annotated[float, msgspec.Meta(ge=0.5, le=3600)] = 5.0
+    # Metrics: the workflow id as a label is opt-in (one series per workflow can be many).
+    metrics_workflow_label: bool = False
+    # A standalone `crmflow worker` serves /metrics here (0: the OS picks one, logged).
+    worker_metrics_port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 9100
+    # Retention (tenants may override each, see `crmflow retention`): finished executions with
+    # their logs, dispatched events, inbound-delivery dedup rows, sent/rejected emails.
+    retention_days: Annotated[int, msgspec.Meta(ge=1, le=36500)] = 14
+    retention_max_rows: Annotated[int, msgspec.Meta(ge=1)] = 1_000_000
+    audit_retention_days: Annotated[int, msgspec.Meta(ge=1, le=36500)] = 365
+    prune_interval_s: Annotated[float, msgspec.Meta(ge=1, le=86400)] = 300.0
+    prune_batch_size: Annotated[int, msgspec.Meta(ge=1, le=100_000)] = 1000
 
     @property
     def data_dir(self) -> Path:

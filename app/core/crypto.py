@@ -100,3 +100,16 @@ def decrypt_secret(stored: str, *, settings: Settings | None = None) -> str:
 def generate_secret() -> str:
     """A new signing secret for a webhook source (shown to the admin once)."""
     return "whsec_" + secrets.token_urlsafe(32)
+
+
+def derived_secret(purpose: str, *, settings: Settings | None = None) -> str:
+    """A stable secret for one purpose (e.g. CSRF signing), from SECRET_KEY or the dev key file."""
+    settings = settings or get_settings()
+    if settings.secret_key:
+        material = settings.secret_key.encode()
+    else:
+        material = _local_key_material(Path(settings.data_dir_path))
+    key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=purpose.encode()).derive(
+        material
+    )
+    return key.hex()

@@ -18,6 +18,8 @@ from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 from litestar.types import ExceptionHandlersMap
 from litestar.typing import FieldDefinition
 
+from app.core.db import RETRY_AFTER_S, database_lost, is_database_unavailable
+
 log = logging.getLogger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
@@ -188,6 +190,19 @@ def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response
     if isinstance(exc, ValidationException):
         return _validation_error(request, exc)
     status = exc.status_code
+    if status == 404:
+        # The router found no route: say so only if no route fits, else name the bad id (422).
+        from app.core.path_ids import malformed_path_ids
+
+        bad_ids = malformed_path_ids(request.app, request.url.path)
+        if bad_ids:
+            return problem(
+                422,
+                "Validation failed",
+                "The request has invalid fields.",
+                request=request,
+                errors=bad_ids,
+            )
     title = {
         401: "Unauthorized",
         403: "Forbidden",
@@ -201,9 +216,23 @@ def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response
     return problem(status, title, exc.detail, request=request, headers=exc.headers)
 
 
+def _unavailable(request: Request[Any, Any, Any], exc: BaseException) -> Response[dict[str, Any]]:
+    """503 + Retry-After while the database cannot be reached: the request may be sent again."""
+    database_lost(exc)
+    return problem(
+        503,
+        "Service unavailable",
+        "The database is unreachable; retry after the number of seconds in Retry-After.",
+        request=request,
+        headers={"Retry-After": str(RETRY_AFTER_S)},
+    )
+
+
 def _database_error(
     request: Request[Any, Any, Any], exc: asyncpg.PostgresError
 ) -> Response[dict[str, Any]]:
+    if is_database_unavailable(exc):
+        return _unavailable(request, exc)
     # Constraint violations reaching here are races the service could not pre-check.
     if isinstance(exc, asyncpg.UniqueViolationError):
         return problem(
@@ -228,6 +257,14 @@ def _database_error(
     return _unexpected(request, exc)
 
 
+def _unexpected_or_unavailable(
+    request: Request[Any, Any, Any], exc: Exception
+) -> Response[dict[str, Any]]:
+    if is_database_unavailable(exc):
+        return _unavailable(request, exc)
+    return _unexpected(request, exc)
+
+
 def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return problem(
@@ -243,7 +280,7 @@ EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     HTTPException: _http_error,
     asyncpg.PostgresError: _database_error,
     UnicodeDecodeError: _undecodable,
-    Exception: _unexpected,
+    Exception: _unexpected_or_unavailable,
 }
 
 __all__ = [
@@ -293,6 +330,7 @@ _RESPONSE_TEXT = {
     413: "Payload too large",
     415: "Unsupported media type",
     422: "Invalid fields; `errors` lists each field's JSON path",
+    503: "The database is unreachable; retry after `Retry-After` seconds",
 }
 
 
@@ -323,10 +361,17 @@ class StrictStructSchemaPlugin(StructSchemaPlugin):
             schema.additional_properties = False
         for field in info.fields:
             _document_list_items(schema, field)
+            _document_number_bounds(schema, field)
         return schema
 
 
+def _unwrapped(item: msgspec.inspect.Type) -> msgspec.inspect.Type:
+    # A Meta with a description or title is seen as Metadata around the constrained type.
+    return item.type if isinstance(item, msgspec.inspect.Metadata) else item
+
+
 def _string_constraints(item: msgspec.inspect.Type) -> dict[str, Any]:
+    item = _unwrapped(item)
     if not isinstance(item, msgspec.inspect.StrType):
         return {}
     found = {
@@ -339,8 +384,7 @@ def _string_constraints(item: msgspec.inspect.Type) -> dict[str, Any]:
 
 def _document_list_items(schema: Schema, field: msgspec.inspect.Field) -> None:
     """Litestar drops constraints on list items (e.g. list[Annotated[str, Meta(...)]])."""
-    types = field.type.types if isinstance(field.type, msgspec.inspect.UnionType) else (field.type,)
-    for member in types:
+    for member in _members(field):
         if not isinstance(member, msgspec.inspect.ListType):
             continue
         constraints = _string_constraints(member.item_type)
@@ -351,3 +395,29 @@ def _document_list_items(schema: Schema, field: msgspec.inspect.Field) -> None:
             if isinstance(candidate, Schema) and isinstance(candidate.items, Schema):
                 for name, value in constraints.items():
                     setattr(candidate.items, name, value)
+
+
+def _members(field: msgspec.inspect.Field) -> tuple[msgspec.inspect.Type, ...]:
+    kind = _unwrapped(field.type)
+    types = kind.types if isinstance(kind, msgspec.inspect.UnionType) else (kind,)
+    return tuple(_unwrapped(t) for t in types)
+
+
+def _document_number_bounds(schema: Schema, field: msgspec.inspect.Field) -> None:
+    """Litestar drops a bound of 0 on an optional number (`Annotated[int, Meta(ge=0)] | None`):
+    a client generated from the schema would send -1 and get a 422 it was never told about."""
+    prop = (schema.properties or {}).get(field.encode_name)
+    if not isinstance(prop, Schema):
+        return
+    for member in _members(field):
+        if not isinstance(member, msgspec.inspect.IntType | msgspec.inspect.FloatType):
+            continue
+        bounds = {
+            "minimum": member.ge,
+            "maximum": member.le,
+            "exclusive_minimum": member.gt,
+            "exclusive_maximum": member.lt,
+        }
+        for name, value in bounds.items():
+            if value is not None and getattr(prop, name) is None:
+                setattr(prop, name, value)

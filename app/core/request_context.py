@@ -25,6 +25,11 @@ _actor: ContextVar[Actor | None] = ContextVar("crmflow_actor", default=None)
 
 def set_actor(actor: Actor) -> None:
     _actor.set(actor)
+    if actor.tenant_id is not None:
+        # Every following log line of this request or job names the tenant.
+        from app.core.logging import bind_log_context
+
+        bind_log_context(tenant_id=str(actor.tenant_id))
 
 
 def current_actor() -> Actor:

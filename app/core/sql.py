@@ -1,6 +1,9 @@
 """Raw SQL with asyncpg `$n` parameters, in the caller's Piccolo transaction when there is one.
 
-Piccolo's query builder is used for ordinary CRUD; hot paths (outbox, engine) write SQL directly.
+The app's queries are SQL strings in each feature's service (or `queries.py`), sent through these
+three functions; Piccolo's query builder appears only in the demo seed. The tables themselves are
+declared once, in `tables/`: tests/schema/test_sql_fits_schema.py prepares every statement of
+app/ against the schema the migrations build, so a renamed column fails a test, not a request.
 """
 
 from __future__ import annotations
@@ -9,13 +12,16 @@ from typing import Any
 
 import asyncpg
 
-from app.core.uow import get_engine
+from app.core.uow import DEFERRED_TABLES, flush_deferred, get_engine, has_deferred
 
 
 async def fetch(query: str, *args: Any) -> list[asyncpg.Record]:
     engine = get_engine()
     transaction = engine.current_transaction.get()
     if transaction is not None:
+        if has_deferred() and DEFERRED_TABLES.search(query):
+            # Rows queued for a table this statement names go first: it must see them.
+            await flush_deferred(transaction.connection)
         rows: list[asyncpg.Record] = await transaction.connection.fetch(query, *args)
         return rows
     if engine.pool is None:

@@ -9,3 +9,17 @@ ASCII_SPACE = " \t\n\r\f\v"
 
 def trim(text: str) -> str:
     return text.strip(ASCII_SPACE)
+
+
+def is_ascii_digits(text: str) -> bool:
+    """Only 0-9: str.isdigit() also accepts '²' or '٣', which int() then refuses or reads."""
+    return text.isascii() and text.isdigit()
+
+
+def normalize_tag(tag: str) -> str:
+    """The one spelling of a tag: trimmed and lower-case, so `VIP`, ` vip` and `vip` are one tag.
+
+    Applied wherever a tag is written or compared (client tags, ADD_TAG/REMOVE_TAG, `?tag=`,
+    conditions on client.tags), so no comparison ever needs to know about case.
+    """
+    return trim(tag).lower()

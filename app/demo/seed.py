@@ -640,7 +640,10 @@ async def seed(*, echo: Callable[[str], None] = print) -> SeedResult:
     engine = get_engine()
     own_pool = engine.pool is None
     if own_pool:
-        await engine.start_connection_pool(min_size=1, max_size=2)
+        from app.core.config import get_settings
+        from app.core.db import pool_options
+
+        await engine.start_connection_pool(**pool_options(get_settings(), min_size=1, max_size=2))
     try:
         async with unit_of_work():
             result = await _seed_in_transaction()

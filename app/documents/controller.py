@@ -2,21 +2,28 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 from uuid import UUID
 
 from litestar import Controller, Request, delete, get, post
-from litestar.params import FromPath, MultipartBody, QueryParameter
+from litestar.params import FromPath, MultipartBody
 from litestar.response import File
 
-from app.clients.listing import AuthRequest, CreatedSort, Cursor, Limit, Sort, reject_unknown_query
 from app.core.config import get_settings
 from app.core.errors import PayloadTooLargeError, UnsupportedMediaTypeError, error_responses
+from app.core.listing import (
+    AuthRequest,
+    ClientFilter,
+    CreatedSort,
+    Cursor,
+    Limit,
+    Sort,
+    reject_unknown_query,
+)
 from app.core.pagination import DEFAULT_LIMIT
-from app.core.uow import unit_of_work
+from app.core.text import is_ascii_digits
 from app.documents import service
 from app.documents.schemas import DocumentOut, DocumentPage, DocumentUpload
-from app.documents.storage import remove_files
 
 # Room for the multipart envelope around a file of exactly the maximum size.
 _ENVELOPE_BYTES = 64 * 1024
@@ -29,7 +36,7 @@ async def _require_multipart(request: Request[Any, Any, Any]) -> None:
         raise UnsupportedMediaTypeError("Upload a document as multipart/form-data (part 'file').")
     limit = get_settings().upload_max_bytes
     length = request.headers.get("content-length", "")
-    if length.isdigit() and int(length) > limit + _ENVELOPE_BYTES:
+    if is_ascii_digits(length) and int(length) > limit + _ENVELOPE_BYTES:
         raise PayloadTooLargeError(f"A document may be at most {limit} bytes.")
 
 
@@ -45,10 +52,9 @@ async def upload_document(
 ) -> DocumentOut:
     p = request.user
     try:
-        async with unit_of_work():
-            return await service.upload_document(
-                tenant_id=p.tenant_id, client_id=client_id, actor_id=p.user_id, upload=data.file
-            )
+        return await service.upload_document(
+            tenant_id=p.tenant_id, client_id=client_id, actor_id=p.user_id, upload=data.file
+        )
     finally:
         await data.file.close()
 
@@ -56,13 +62,12 @@ async def upload_document(
 class DocumentController(Controller):
     path = "/documents"
     tags = ["documents"]
-    before_request = staticmethod(reject_unknown_query)
 
     @get("/", summary="List documents", responses=error_responses())
     async def list_documents(
         self,
         request: AuthRequest,
-        client: Annotated[UUID | None, QueryParameter(description="Client id")] = None,
+        client: ClientFilter = None,
         sort: Sort = CreatedSort.CREATED_AT_DESC,
         cursor: Cursor = None,
         limit: Limit = DEFAULT_LIMIT,
@@ -89,12 +94,16 @@ class DocumentController(Controller):
         doc, path = await service.document_file(
             tenant_id=request.user.tenant_id, document_id=document_id
         )
-        return File(path=path, filename=doc.filename, media_type=doc.content_type)
+        # The type and bytes are the uploader's: always a download, never rendered as a page of
+        # ours (nosniff is on every response, see app/core/security_headers.py).
+        return File(
+            path=path,
+            filename=doc.filename,
+            media_type=doc.content_type,
+            content_disposition_type="attachment",
+            headers={"Content-Security-Policy": "sandbox; default-src 'none'"},
+        )
 
     @delete("/{document_id:uuid}", summary="Delete a document", responses=error_responses(404))
     async def delete_document(self, request: AuthRequest, document_id: FromPath[UUID]) -> None:
-        async with unit_of_work():
-            key = await service.delete_document(
-                tenant_id=request.user.tenant_id, document_id=document_id
-            )
-        remove_files([key])
+        await service.delete_document(tenant_id=request.user.tenant_id, document_id=document_id)

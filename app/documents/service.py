@@ -14,9 +14,10 @@ import asyncpg
 from litestar.datastructures import UploadFile
 
 from app.audit.service import record_audit
-from app.clients.listing import CreatedSort, Where, keyset_rows, sort_spec
 from app.core.errors import NotFoundError
+from app.core.listing import CreatedSort, Where, keyset_rows, sort_spec
 from app.core.sql import fetchrow
+from app.core.uow import call_after_commit
 from app.documents.schemas import DocumentOut, DocumentPage
 from app.documents.storage import StoredFile, path_for, remove_files, store_upload
 from app.events.service import record_event
@@ -159,8 +160,8 @@ async def document_file(*, tenant_id: UUID, document_id: UUID) -> tuple[Document
     return _out(row), str(path)
 
 
-async def delete_document(*, tenant_id: UUID, document_id: UUID) -> str:
-    """Delete the row; returns the storage key to remove once committed."""
+async def delete_document(*, tenant_id: UUID, document_id: UUID) -> None:
+    """Delete the row; its file goes once that commits."""
     row = await fetchrow(
         f"DELETE FROM documents d USING clients c WHERE d.id = $1 AND c.id = d.client "
         f"AND c.tenant = $2 RETURNING {_COLUMNS}",
@@ -177,7 +178,8 @@ async def delete_document(*, tenant_id: UUID, document_id: UUID) -> str:
         resource_id=document_id,
         before={"client_id": str(doc.client_id), "filename": doc.filename, "sha256": doc.sha256},
     )
-    return str(row["storage_key"])
+    key = str(row["storage_key"])
+    call_after_commit(lambda: remove_files([key]))
 
 
 async def list_documents(

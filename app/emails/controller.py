@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 from uuid import UUID
 
-from litestar import Controller, Request, get, post
-from litestar.params import FromPath, QueryParameter
+from litestar import Controller, get, post
+from litestar.params import FromPath, JSONBody, QueryParameter
 
-from app.core.auth import Principal
 from app.core.errors import error_responses
-from app.core.pagination import DEFAULT_LIMIT, MAX_LIMIT
-from app.core.uow import unit_of_work
+from app.core.listing import AuthRequest, ClientFilter, CreatedSort, Cursor, Limit, Sort
+from app.core.pagination import DEFAULT_LIMIT
 from app.emails import service
-from app.emails.jobs import enqueue_delivery
-from app.emails.schemas import EmailOut, EmailPage
+from app.emails.schemas import EmailDecide, EmailDecisions, EmailOut, EmailPage, EmailResend
 from tables.enums import EmailStatus
-
-AuthRequest = Request[Principal, Any, Any]
 
 
 class EmailController(Controller):
@@ -33,17 +29,16 @@ class EmailController(Controller):
         self,
         request: AuthRequest,
         status: Annotated[EmailStatus | None, QueryParameter()] = None,
-        client_id: Annotated[UUID | None, QueryParameter()] = None,
-        cursor: Annotated[
-            str | None,
-            QueryParameter(description="`next_cursor` of the previous page", max_length=1000),
-        ] = None,
-        limit: Annotated[int, QueryParameter(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+        client: ClientFilter = None,
+        sort: Sort = CreatedSort.CREATED_AT_DESC,
+        cursor: Cursor = None,
+        limit: Limit = DEFAULT_LIMIT,
     ) -> EmailPage:
         return await service.list_emails(
             tenant_id=request.user.tenant_id,
             status=status,
-            client_id=client_id,
+            client_id=client,
+            sort=sort,
             cursor=cursor,
             limit=limit,
         )
@@ -60,13 +55,9 @@ class EmailController(Controller):
     )
     async def approve_email(self, request: AuthRequest, email_id: FromPath[UUID]) -> EmailOut:
         p = request.user
-        async with unit_of_work():
-            email = await service.approve_email(
-                tenant_id=p.tenant_id, email_id=email_id, actor_id=p.user_id
-            )
-        # After the commit: a job that ran earlier would not see the approval.
-        await enqueue_delivery(email.id)
-        return email
+        return await service.approve_email(
+            tenant_id=p.tenant_id, email_id=email_id, actor_id=p.user_id
+        )
 
     @post(
         "/{email_id:uuid}/reject",
@@ -76,7 +67,52 @@ class EmailController(Controller):
     )
     async def reject_email(self, request: AuthRequest, email_id: FromPath[UUID]) -> EmailOut:
         p = request.user
-        async with unit_of_work():
-            return await service.reject_email(
-                tenant_id=p.tenant_id, email_id=email_id, actor_id=p.user_id
-            )
+        return await service.reject_email(
+            tenant_id=p.tenant_id, email_id=email_id, actor_id=p.user_id
+        )
+
+    @post(
+        "/decide",
+        summary="Approve or reject a selection of drafts (at most 200)",
+        description=(
+            "Every DRAFT named is decided; the others (already decided, unknown, another "
+            "tenant's, an invalid recipient for approval) are listed in `skipped` with the reason. "
+            "Each decision is audited like its single twin."
+        ),
+        status_code=200,
+        responses=error_responses(),
+    )
+    async def decide_emails(
+        self, request: AuthRequest, data: JSONBody[EmailDecide]
+    ) -> EmailDecisions:
+        p = request.user
+        result = await service.decide_emails(
+            tenant_id=p.tenant_id, actor_id=p.user_id, ids=data.ids, action=data.action
+        )
+        return result
+
+    @post(
+        "/{email_id:uuid}/resend",
+        summary="Send a FAILED email again (a person's decision; never automatic)",
+        description=(
+            "FAILED → APPROVED with a fresh attempt budget; delivery is queued. When the last "
+            "attempt's outcome is unknown (it may have arrived), send "
+            '`{"confirm_possibly_delivered": true}` or get a 409 naming the Message-ID to check.'
+        ),
+        status_code=200,
+        responses=error_responses(404, 409),
+    )
+    async def resend_email(
+        self,
+        request: AuthRequest,
+        email_id: FromPath[UUID],
+        data: JSONBody[EmailResend | None] = None,
+    ) -> EmailOut:
+        p = request.user
+        email = await service.resend_email(
+            tenant_id=p.tenant_id,
+            email_id=email_id,
+            actor_id=p.user_id,
+            confirm_possibly_delivered=bool(data and data.confirm_possibly_delivered),
+        )
+        return email

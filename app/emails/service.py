@@ -10,19 +10,21 @@ Delivery itself lives in app/emails/delivery.py.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
 from typing import Any
 from uuid import UUID, uuid4
 
 import asyncpg
 
 from app.audit.service import record_audit
+from app.core import metrics
 from app.core.config import Settings, get_settings
-from app.core.errors import ConflictError, NotFoundError
-from app.core.pagination import build_page, decode_cursor
+from app.core.errors import ConflictError, FieldError, NotFoundError, UnprocessableError
+from app.core.listing import CreatedSort, Where, keyset_rows, sort_spec
 from app.core.sql import fetch, fetchrow
+from app.core.uow import enqueue_after_commit
+from app.emails.addresses import InvalidRecipient, parse_recipient
 from app.emails.policy import draft_reason
-from app.emails.schemas import EmailOut, EmailPage
+from app.emails.schemas import EmailDecisions, EmailOut, EmailPage, EmailSkipped
 from tables.enums import EmailStatus
 
 _COLUMNS = """
@@ -71,12 +73,14 @@ async def create_workflow_email(
     """Store the email a SEND_EMAIL step produced, in the step's transaction.
 
     SEND mode and an allowlisted recipient: APPROVED, and delivery is queued. Otherwise a DRAFT
-    whose draft_reason says why it waits for a person.
+    whose draft_reason says why it waits for a person. A `to` that is not exactly one valid
+    address raises InvalidRecipient: no email is stored that could never be delivered.
     """
     settings = settings or get_settings()
     email_id = uuid4()
-    to, subject = _one_line(to), _one_line(subject)
-    reason = draft_reason(to, settings)
+    recipient = parse_recipient(to)
+    to, subject = recipient.header, _one_line(subject)
+    reason = draft_reason(recipient, settings)
     status = EmailStatus.DRAFT if reason else EmailStatus.APPROVED
     await fetch(
         """
@@ -95,10 +99,8 @@ async def create_workflow_email(
         reason,
     )
     if status is EmailStatus.APPROVED:
-        # Imported here: the job module needs the worker's queue, which imports the engine.
-        from app.emails.jobs import enqueue_delivery_soon
-
-        await enqueue_delivery_soon(email_id)
+        _deliver_after_commit(email_id)
+    metrics.EMAILS.labels("drafted" if status is EmailStatus.DRAFT else "queued").inc()
     result: dict[str, Any] = {"email_id": str(email_id), "status": status.value}
     if reason:
         result["draft_reason"] = reason
@@ -110,29 +112,27 @@ async def list_emails(
     tenant_id: UUID,
     status: EmailStatus | None = None,
     client_id: UUID | None = None,
+    sort: CreatedSort = CreatedSort.CREATED_AT_DESC,
     cursor: str | None = None,
     limit: int = 50,
 ) -> EmailPage:
     """The tenant's emails, newest first, filtered by status and client."""
-    clauses = ["tenant = $1"]
-    args: list[Any] = [tenant_id]
+    where = Where()
+    where.add(f"m.tenant = {where.param(tenant_id)}")
     if status is not None:
-        args.append(status.value)
-        clauses.append(f"status = ${len(args)}")
+        where.add(f"m.status = {where.param(status.value)}")
     if client_id is not None:
-        args.append(client_id)
-        clauses.append(f"client = ${len(args)}")
-    if cursor:
-        created_at, row_id = decode_cursor(cursor, sort_type=datetime)
-        args += [created_at, row_id]
-        clauses.append(f"(created_at, id) < (${len(args) - 1}, ${len(args)})")
-    rows = await fetch(
-        f"SELECT {_COLUMNS} FROM emails WHERE {' AND '.join(clauses)} "
-        f"ORDER BY created_at DESC, id DESC LIMIT {int(limit) + 1}",
-        *args,
+        where.add(f"m.client = {where.param(client_id)}")
+    rows, next_cursor = await keyset_rows(
+        select=", ".join(f"m.{c.strip()}" for c in _COLUMNS.split(",")),
+        from_="emails m",
+        where=where,
+        sort=sort_spec(sort.value, alias="m"),
+        id_column="m.id",
+        cursor=cursor,
+        limit=limit,
     )
-    page = build_page(rows, limit=limit, key=lambda r: (r["created_at"], r["id"]))
-    return EmailPage(items=[to_out(r) for r in page.items], next_cursor=page.next_cursor)
+    return EmailPage(items=[to_out(r) for r in rows], next_cursor=next_cursor)
 
 
 async def _load(*, tenant_id: UUID, email_id: UUID) -> asyncpg.Record:
@@ -151,6 +151,8 @@ async def get_email(*, tenant_id: UUID, email_id: UUID) -> EmailOut:
 async def _decide(
     *, tenant_id: UUID, email_id: UUID, actor_id: UUID | None, to_status: EmailStatus
 ) -> EmailOut:
+    if to_status is EmailStatus.APPROVED:
+        await _refuse_invalid_recipient(tenant_id=tenant_id, email_id=email_id)
     # The WHERE on status makes the decision atomic: two operators cannot both decide.
     row = await fetchrow(
         f"""
@@ -179,11 +181,36 @@ async def _decide(
     return to_out(row)
 
 
+async def _refuse_invalid_recipient(*, tenant_id: UUID, email_id: UUID) -> None:
+    # Drafts stored before recipients were parsed strictly may hold "None" or a list.
+    current = await _load(tenant_id=tenant_id, email_id=email_id)
+    if current["status"] != EmailStatus.DRAFT.value:
+        return  # _decide answers 409
+    try:
+        parse_recipient(current["to"])
+    except InvalidRecipient as exc:
+        raise UnprocessableError(
+            "This email cannot be approved: its recipient is not a valid email address; "
+            "reject it instead.",
+            errors=[FieldError("$.to", str(exc))],
+        ) from None
+
+
+def _deliver_after_commit(email_id: UUID) -> None:
+    """Queue the first delivery attempt once the approval commits (a job earlier sees no row)."""
+    # Imported here: the job module needs the worker's queue, which imports the engine.
+    from app.emails.jobs import enqueue_delivery
+
+    enqueue_after_commit(lambda: enqueue_delivery(email_id))
+
+
 async def approve_email(*, tenant_id: UUID, email_id: UUID, actor_id: UUID | None) -> EmailOut:
-    """A person approves a draft: it will be sent (the caller enqueues after commit)."""
-    return await _decide(
+    """A person approves a draft: it is sent once the approval commits."""
+    email = await _decide(
         tenant_id=tenant_id, email_id=email_id, actor_id=actor_id, to_status=EmailStatus.APPROVED
     )
+    _deliver_after_commit(email.id)
+    return email
 
 
 async def reject_email(*, tenant_id: UUID, email_id: UUID, actor_id: UUID | None) -> EmailOut:
@@ -191,3 +218,110 @@ async def reject_email(*, tenant_id: UUID, email_id: UUID, actor_id: UUID | None
     return await _decide(
         tenant_id=tenant_id, email_id=email_id, actor_id=actor_id, to_status=EmailStatus.REJECTED
     )
+
+
+async def decide_emails(
+    *, tenant_id: UUID, actor_id: UUID | None, ids: list[UUID], action: str
+) -> EmailDecisions:
+    """Approve or reject a selection: every DRAFT in it is decided, the rest are skipped with why.
+
+    One transaction (the caller's); the selection is locked first, so nothing in it can change
+    between the check and the decision. Approved ones are queued for delivery on commit.
+    """
+    to_status = EmailStatus.APPROVED if action == "approve" else EmailStatus.REJECTED
+    wanted = list(dict.fromkeys(ids))  # once each, in the order given
+    rows = await fetch(
+        'SELECT id, status, "to" FROM emails WHERE tenant = $1 AND id = ANY($2::uuid[]) '
+        "ORDER BY id FOR UPDATE",
+        tenant_id,
+        wanted,
+    )
+    found = {r["id"]: r for r in rows}
+    decided: list[EmailOut] = []
+    skipped: list[EmailSkipped] = []
+    for email_id in wanted:
+        row = found.get(email_id)
+        if row is None:
+            skipped.append(EmailSkipped(id=email_id, reason="no such email"))
+            continue
+        if row["status"] != EmailStatus.DRAFT.value:
+            skipped.append(EmailSkipped(id=email_id, reason=f"it is {row['status']}"))
+            continue
+        if to_status is EmailStatus.APPROVED:
+            try:
+                parse_recipient(row["to"])
+            except InvalidRecipient as exc:
+                reason = f"its recipient is not a valid email address ({exc}); reject it"
+                skipped.append(EmailSkipped(id=email_id, reason=reason))
+                continue
+        decided.append(
+            await _decide(
+                tenant_id=tenant_id, email_id=email_id, actor_id=actor_id, to_status=to_status
+            )
+        )
+        if to_status is EmailStatus.APPROVED:
+            _deliver_after_commit(email_id)
+    return EmailDecisions(decided=decided, skipped=skipped)
+
+
+UNKNOWN_OUTCOME = "delivery state unknown"
+
+
+async def resend_email(
+    *, tenant_id: UUID, email_id: UUID, actor_id: UUID | None, confirm_possibly_delivered: bool
+) -> EmailOut:
+    """A person sends a FAILED email again: APPROVED with a fresh attempt budget.
+
+    Nothing automatic ever does this (the delivery job and the sweeps never leave FAILED), so an
+    email goes out a second time only by someone's decision, recorded in the audit log. When the
+    last outcome is unknown the person must confirm it (the message may have arrived); the retry
+    keeps the email's Message-ID, so a receiving system can recognise a duplicate.
+    """
+    current = await _load(tenant_id=tenant_id, email_id=email_id)
+    if current["status"] != EmailStatus.FAILED.value:
+        raise ConflictError(
+            f"Only a FAILED email can be sent again; this one is {current['status']}."
+        )
+    try:
+        parse_recipient(current["to"])
+    except InvalidRecipient as exc:
+        raise UnprocessableError(
+            "This email cannot be sent: its recipient is not a valid email address.",
+            errors=[FieldError("$.to", str(exc))],
+        ) from None
+    if UNKNOWN_OUTCOME in (current["error"] or "") and not confirm_possibly_delivered:
+        raise ConflictError(
+            "The last attempt may have reached the recipient "
+            f"(Message-ID {current['message_id']}); check the SMTP server's log, then send "
+            'again with {"confirm_possibly_delivered": true} if it did not arrive.'
+        )
+    row = await fetchrow(
+        f"""
+        UPDATE emails
+        SET status = '{EmailStatus.APPROVED.value}', attempts = 0, error = NULL,
+            send_started_at = NULL, decided_by = $3, decided_at = now(), updated_at = now()
+        WHERE id = $1 AND tenant = $2 AND status = '{EmailStatus.FAILED.value}'
+        RETURNING {_COLUMNS}
+        """,
+        email_id,
+        tenant_id,
+        actor_id,
+    )
+    if row is None:  # someone else sent it again meanwhile
+        raise ConflictError("The email is no longer FAILED; it was sent again meanwhile.")
+    await record_audit(
+        tenant_id=tenant_id,
+        action="email.resend",
+        resource_type="email",
+        resource_id=email_id,
+        before={
+            "status": EmailStatus.FAILED.value,
+            "attempts": current["attempts"],
+            "error": current["error"],
+        },
+        after={"status": EmailStatus.APPROVED.value, "attempts": 0},
+    )
+    from app.emails.jobs import enqueue_resend
+
+    enqueue_after_commit(lambda: enqueue_resend(email_id))
+    return to_out(row)

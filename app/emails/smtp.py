@@ -4,10 +4,14 @@ Before the end of DATA the server cannot have accepted the message: any failure 
 to retry. A server reply to DATA (a 4xx/5xx code) is a definite refusal. But a lost connection
 or a timeout while waiting for that reply is ambiguous: the server may have queued the message,
 so it must never be retried automatically.
+
+The caller's `claim` runs between the accepted envelope (MAIL FROM + RCPT TO) and DATA: it is
+where the attempt is committed as SENDING, the last moment before the server can hold the message.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formatdate
@@ -15,6 +19,7 @@ from email.utils import formatdate
 import aiosmtplib
 
 from app.core.config import Settings
+from app.emails.addresses import InvalidRecipient, Recipient, parse_recipient
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,22 +30,35 @@ class OutgoingEmail:
     message_id: str
 
 
+# Commits the attempt once the envelope is accepted; returns the Message-ID to send under, or
+# None when another worker claimed the email meanwhile (nothing is sent then).
+Claim = Callable[[], Awaitable[str | None]]
+
+
+class ClaimLost(Exception):
+    """Another worker claimed the email between our envelope and DATA; nothing was sent."""
+
+
 class SmtpFailure(Exception):
     """A delivery attempt failed; the flags say what may be done next."""
 
-    def __init__(self, message: str, *, retryable: bool, ambiguous: bool = False) -> None:
+    def __init__(
+        self, message: str, *, retryable: bool, ambiguous: bool = False, claimed: bool = False
+    ) -> None:
         super().__init__(message)
         self.message = message
+        # The attempt was committed (SENDING) before the failure: only DATA's failures are.
+        self.claimed = claimed
         # A temporary failure (4xx, connection refused, timeout before DATA).
         self.retryable = retryable
         # The server may hold the message: never send again automatically.
         self.ambiguous = ambiguous
 
 
-def build_message(email: OutgoingEmail, *, sender: str) -> EmailMessage:
+def build_message(email: OutgoingEmail, *, sender: str, recipient: Recipient) -> EmailMessage:
     message = EmailMessage()
     message["From"] = sender
-    message["To"] = email.to
+    message["To"] = recipient.header
     message["Subject"] = email.subject
     message["Date"] = formatdate(localtime=False, usegmt=True)
     message["Message-ID"] = email.message_id
@@ -54,15 +72,31 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}".strip().rstrip(":")
 
 
-def _response_failure(exc: aiosmtplib.SMTPResponseException) -> SmtpFailure:
+def _response_failure(
+    exc: aiosmtplib.SMTPResponseException, *, claimed: bool = False
+) -> SmtpFailure:
     # 4xx is "try again later"; 5xx is a permanent refusal (no such user, policy).
-    return SmtpFailure(_describe(exc), retryable=400 <= exc.code < 500)
+    return SmtpFailure(_describe(exc), retryable=400 <= exc.code < 500, claimed=claimed)
 
 
-async def send_email(email: OutgoingEmail, *, settings: Settings) -> str:
-    """Hand the message to the SMTP server; returns its reply to DATA. Raises SmtpFailure."""
+async def send_email(
+    email: OutgoingEmail, *, settings: Settings, claim: Claim | None = None
+) -> str:
+    """Hand the message to the SMTP server; returns its reply to DATA.
+
+    Raises SmtpFailure, or ClaimLost when claim() says another worker has the email. Without a
+    claim the message goes out under email.message_id.
+
+    The envelope recipient is the one parsed address (never the raw text): a row stored before
+    strict parsing, holding "None" or a list, fails here without anything reaching the server.
+    """
     try:
-        message = build_message(email, sender=settings.email_from)
+        recipient = parse_recipient(email.to)
+    except InvalidRecipient as exc:
+        raise SmtpFailure(str(exc), retryable=False) from None
+    try:
+        # Built once before connecting, so a message that cannot be built never claims anything.
+        message = build_message(email, sender=settings.email_from, recipient=recipient)
     except (ValueError, TypeError) as exc:
         raise SmtpFailure(f"the message cannot be built: {exc}", retryable=False) from exc
     client = aiosmtplib.SMTP(
@@ -76,7 +110,7 @@ async def send_email(email: OutgoingEmail, *, settings: Settings) -> str:
     try:
         await client.connect()
         await client.mail(settings.email_from)
-        await client.rcpt(email.to)
+        await client.rcpt(recipient.address)
     except aiosmtplib.SMTPResponseException as exc:
         client.close()
         raise _response_failure(exc) from exc
@@ -86,21 +120,38 @@ async def send_email(email: OutgoingEmail, *, settings: Settings) -> str:
     except ValueError as exc:
         client.close()
         raise SmtpFailure(f"invalid address: {exc}", retryable=False) from exc
+    if claim is not None:
+        try:
+            message_id = await claim()
+        except BaseException:
+            client.close()
+            raise
+        if message_id is None:
+            await _quit_quietly(client)
+            raise ClaimLost(email.message_id)
+        if message_id != email.message_id:
+            message.replace_header("Message-ID", message_id)
+    # From here on the attempt is committed: a crash leaves the email SENDING (state unknown).
     try:
         response = await client.data(message.as_bytes())
     except aiosmtplib.SMTPResponseException as exc:
         client.close()
-        raise _response_failure(exc) from exc
+        raise _response_failure(exc, claimed=claim is not None) from exc
     except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
         client.close()
         raise SmtpFailure(
             f"the connection failed while the server was taking the message ({_describe(exc)})",
             retryable=False,
             ambiguous=True,
+            claimed=claim is not None,
         ) from exc
+    # The message was accepted (250 to DATA); a failed QUIT changes nothing.
+    await _quit_quietly(client)
+    return f"{response.code} {response.message}".strip()
+
+
+async def _quit_quietly(client: aiosmtplib.SMTP) -> None:
     try:
         await client.quit()
     except (aiosmtplib.SMTPException, OSError, TimeoutError):
-        # The message was accepted (250 to DATA); a failed QUIT changes nothing.
         client.close()
-    return f"{response.code} {response.message}".strip()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import Any
 from uuid import UUID
 
@@ -12,11 +13,11 @@ import structlog
 
 from app.core.request_context import Actor, set_actor
 from app.core.sql import fetch
-from app.core.uow import unit_of_work
+from app.core.uow import enqueue_after_commit, unit_of_work
 from app.engine.locks import LOCKS
 from app.engine.matching import claim_events, executions_to_resume
 from app.engine.runner import run_executions
-from app.worker.enqueue import enqueue_run, job_name
+from app.worker.enqueue import enqueue_all_past_dead, job_name, run_job
 from app.worker.queue import HEARTBEAT_EVERY_S
 
 log = structlog.get_logger("crmflow.engine")
@@ -25,6 +26,10 @@ log = structlog.get_logger("crmflow.engine")
 UNDISPATCHED_GRACE_S = 3
 # A PENDING/RUNNING execution untouched this long, and unlocked, lost its worker.
 STALE_EXECUTION_S = 5
+# A WAITING execution has its own scheduled job (at resume_at, rounded up to the next second):
+# the sweep takes it over only once that job had its chance, instead of queueing a second run of
+# every DELAY step.
+RESUME_GRACE_S = 3
 SWEEP_LIMIT = 500
 
 
@@ -75,9 +80,12 @@ async def run_execution(ctx: dict[str, Any], *, execution_id: str) -> dict[str, 
     return {"execution_id": execution_id}
 
 
-@job_name("engine.dispatch_sweep")
-async def dispatch_sweep(ctx: dict[str, Any]) -> dict[str, int]:
-    """Handle committed events that never reached the queue (a crash between commit and enqueue)."""
+async def dispatch_sweep() -> dict[str, int]:
+    """Claim committed events that never reached the queue (a crash between commit and enqueue).
+
+    The claim (executions + dispatched_at) commits here, so the next tick never sees these events
+    again; the executions themselves run as queue jobs.
+    """
     rows = await fetch(
         f"""
         SELECT id FROM events
@@ -86,20 +94,24 @@ async def dispatch_sweep(ctx: dict[str, Any]) -> dict[str, int]:
         """  # noqa: S608 - constants only
     )
     ids = [r["id"] for r in rows]
-    if ids:
-        log.info("engine.dispatch_sweep", events=len(ids))
-        async with heartbeat(ctx):
-            await handle_events(ids)
-    return {"events": len(ids)}
+    if not ids:
+        return {"events": 0, "executions": 0}
+    set_actor(Actor())
+    async with unit_of_work():
+        claim = await claim_events(ids)
+        enqueue_after_commit(
+            partial(enqueue_all_past_dead, "engine.run_execution", map(run_job, claim.created))
+        )
+    return {"events": len(ids), "executions": len(claim.created)}
 
 
-@job_name("engine.recover_sweep")
-async def recover_sweep(ctx: dict[str, Any]) -> dict[str, int]:
+async def recover_sweep() -> dict[str, int]:
     """Resume WAITING executions that are due and take over those whose worker died."""
     rows = await fetch(
         f"""
         (SELECT id FROM workflow_executions
-         WHERE status = 'WAITING' AND resume_at <= now() LIMIT {SWEEP_LIMIT})
+         WHERE status = 'WAITING' AND resume_at <= now() - interval '{RESUME_GRACE_S} s'
+         LIMIT {SWEEP_LIMIT})
         UNION ALL
         (SELECT id FROM workflow_executions
          WHERE status IN ('PENDING', 'RUNNING')
@@ -107,9 +119,7 @@ async def recover_sweep(ctx: dict[str, Any]) -> dict[str, int]:
          LIMIT {SWEEP_LIMIT})
         """  # noqa: S608 - constants only
     )
+    # Unlocked = no live worker runs it; a job still "active" under its key is a dead worker's.
     free = await LOCKS.free([r["id"] for r in rows])
-    for execution_id in free:
-        await enqueue_run(execution_id)
-    if free:
-        log.info("engine.recover_sweep", executions=len(free))
+    await enqueue_all_past_dead("engine.run_execution", map(run_job, free))
     return {"executions": len(free)}

@@ -14,7 +14,7 @@ from uuid import UUID
 
 import asyncpg
 
-from app.core.db import resolve_database_url
+from app.core.db import is_database_unavailable, resolve_database_url
 
 
 def lock_key(execution_id: UUID) -> int:
@@ -48,8 +48,17 @@ class ExecutionLocks:
                     "SELECT k FROM unnest($1::bigint[]) AS k WHERE pg_try_advisory_lock(k)",
                     [lock_key(i) for i in wanted],
                 )
-        except BaseException:
+        except BaseException as exc:
             self._held.difference_update(wanted)
+            if (
+                isinstance(exc, Exception)
+                and self._conn is not None
+                and is_database_unavailable(exc)
+            ):
+                # A session the server ended (restart): its locks are gone, so is the connection.
+                self._conn.terminate()
+                self._conn = None
+                self._held.clear()
             raise
         got = {r["k"] for r in rows}
         acquired = [i for i in wanted if lock_key(i) in got]
@@ -64,10 +73,16 @@ class ExecutionLocks:
         async with self._io:
             if self._conn is None or self._conn.is_closed():
                 return
-            await self._conn.execute(
-                "SELECT pg_advisory_unlock(k) FROM unnest($1::bigint[]) AS k",
-                [lock_key(i) for i in ids],
-            )
+            try:
+                await self._conn.execute(
+                    "SELECT pg_advisory_unlock(k) FROM unnest($1::bigint[]) AS k",
+                    [lock_key(i) for i in ids],
+                )
+            except Exception:
+                # The session is gone (database restart): so are all its locks. Start afresh.
+                self._conn.terminate()
+                self._conn = None
+                self._held.clear()
 
     async def free(self, ids: Iterable[UUID]) -> list[UUID]:
         """Which of ids nobody holds right now (probe: take and give back at once)."""

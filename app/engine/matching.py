@@ -1,9 +1,10 @@
 """From committed events to executions: claim, match, create — once per (workflow, event).
 
 One transaction per batch of events: lock the undispatched events (SKIP LOCKED, so two workers
-never wait on each other), find the tenant's active workflows for each trigger type (one indexed
-query per tenant and type), narrow by trigger_config and conditions, insert the executions with
-ON CONFLICT DO NOTHING on (workflow, event), and mark the events dispatched.
+never wait on each other), find the tenant's workflows for each trigger type (one indexed query
+per tenant and type), narrow by active flag, loop guard, trigger_config and conditions, insert the
+executions with ON CONFLICT DO NOTHING on (workflow, event), record every workflow's verdict and
+its reason in event_matches ("why did it not run?"), and mark the events dispatched.
 """
 
 from __future__ import annotations
@@ -19,9 +20,10 @@ import structlog
 
 from app.core.config import get_settings
 from app.core.sql import fetch
-from app.workflows.conditions import evaluate
-from app.workflows.triggers import BUILTIN_EVENT_TYPES, trigger_matches
-from tables.enums import ExecutionStatus, StepStatus
+from app.workflows.conditions import first_failure
+from app.workflows.triggers import BUILTIN_EVENT_TYPES, trigger_mismatch
+from app.workflows.variables import build_variables, event_variables, workflow_variables
+from tables.enums import ExecutionStatus, MatchReason, StepStatus
 
 log = structlog.get_logger("crmflow.engine")
 
@@ -39,21 +41,16 @@ def trigger_type_of(event_type: str) -> str:
     return event_type if event_type in BUILTIN_EVENT_TYPES else "CUSTOM"
 
 
-def _json(value: Any) -> Any:
-    if isinstance(value, str):
-        return msgspec.json.decode(value)
-    return value
-
-
-def event_variables(row: Any) -> dict[str, Any]:
+def event_variables_of(row: Any) -> dict[str, Any]:
+    """`event` for templates, from an events row (the shared builder, see variables.py)."""
     created_at: datetime = row["created_at"]
-    return {
-        "id": str(row["id"]),
-        "type": row["type"],
-        "payload": _json(row["payload"]) or {},
-        "depth": row["depth"],
-        "created_at": created_at.isoformat(),
-    }
+    return event_variables(
+        event_id=row["id"],
+        event_type=row["type"],
+        payload=row["payload"],
+        depth=row["depth"],
+        created_at=created_at,
+    )
 
 
 async def _client_snapshot(tenant_id: UUID, client_id: UUID | None) -> dict[str, Any]:
@@ -97,8 +94,25 @@ async def _loop_guard(event: Any, max_depth: int) -> None:
     )
 
 
+@dataclass(slots=True)
+class Decision:
+    """One workflow's verdict for one event, as event_matches records it."""
+
+    event_id: UUID
+    workflow: Any
+    reason: MatchReason
+    message: str
+    detail: dict[str, Any] | None = None
+    # The execution's row for the INSERT (MATCHED only).
+    execution_row: tuple[Any, ...] | None = None
+
+    @property
+    def execution_id(self) -> UUID | None:
+        return None if self.execution_row is None else self.execution_row[0]
+
+
 async def claim_events(event_ids: list[UUID]) -> ClaimResult:
-    """Create the executions for these events; call inside unit_of_work()."""
+    """Create the executions for these events and record every decision; inside unit_of_work()."""
     events = await fetch(
         """
         SELECT id, tenant, type, client, payload, depth, caused_by_execution, created_at,
@@ -113,23 +127,22 @@ async def claim_events(event_ids: list[UUID]) -> ClaimResult:
     if not fresh:
         return ClaimResult(created=[], redelivered=redelivered)
     max_depth = get_settings().max_chain_depth
-    runnable = []
     for event in fresh:
         if event["depth"] > max_depth:
             await _loop_guard(event, max_depth)
-        else:
-            runnable.append(event)
 
     wanted: dict[tuple[UUID, str], list[Any]] = defaultdict(list)
-    for event in runnable:
+    for event in fresh:
         wanted[(event["tenant"], trigger_type_of(event["type"]))].append(event)
-    rows: list[tuple[Any, ...]] = []
+    decisions: list[Decision] = []
     for (tenant_id, trigger_type), group in wanted.items():
+        # Inactive ones too: "why did it not run?" — "it is inactive" is an answer.
         workflows = await fetch(
             """
-            SELECT id, name, version, trigger_config, conditions, actions
+            SELECT id, name, version, is_active, trigger_config, conditions, actions
             FROM workflows
-            WHERE tenant = $1 AND trigger_type = $2 AND is_active AND NOT is_template
+            WHERE tenant = $1 AND trigger_type = $2 AND NOT is_template
+            ORDER BY name, id
             """,
             tenant_id,
             trigger_type,
@@ -137,9 +150,10 @@ async def claim_events(event_ids: list[UUID]) -> ClaimResult:
         if not workflows:
             continue
         for event in group:
-            rows += await _match_event(event, trigger_type, workflows)
+            decisions += await _decide(event, trigger_type, workflows, max_depth)
 
     created: list[UUID] = []
+    rows = [d.execution_row for d in decisions if d.execution_row is not None]
     if rows:
         columns = list(zip(*rows, strict=True))
         inserted = await fetch(
@@ -156,6 +170,7 @@ async def claim_events(event_ids: list[UUID]) -> ClaimResult:
             *columns,
         )
         created = [r["id"] for r in inserted]
+    await _record_decisions(decisions, set(created))
     await fetch(
         "UPDATE events SET dispatched_at = now() WHERE id = ANY($1::uuid[])",
         [e["id"] for e in fresh],
@@ -163,55 +178,139 @@ async def claim_events(event_ids: list[UUID]) -> ClaimResult:
     return ClaimResult(created=created, redelivered=redelivered)
 
 
-async def _match_event(
-    event: Any, trigger_type: str, workflows: list[Any]
-) -> list[tuple[Any, ...]]:
-    payload = _json(event["payload"]) or {}
-    candidates = [
-        w
-        for w in workflows
-        if trigger_matches(
+async def _record_decisions(decisions: list[Decision], created: set[UUID]) -> None:
+    """event_matches rows, one per decision, in the transaction that made the executions."""
+    if not decisions:
+        return
+    for d in decisions:
+        if d.reason is MatchReason.MATCHED and d.execution_id not in created:
+            d.reason = MatchReason.ALREADY_RAN
+            d.message = "the workflow already ran for this event (one execution per event)"
+            d.execution_row = None
+    await fetch(
+        """
+        INSERT INTO event_matches (id, event, workflow, workflow_name, workflow_version, matched,
+            reason, message, detail, execution, created_at)
+        SELECT gen_random_uuid(), ev, w, n, v, m, r, msg, dt::jsonb, x, now()
+        FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::int[], $5::bool[], $6::text[],
+                    $7::text[], $8::text[], $9::uuid[]) AS u(ev, w, n, v, m, r, msg, dt, x)
+        """,
+        [d.event_id for d in decisions],
+        [d.workflow["id"] for d in decisions],
+        [d.workflow["name"] for d in decisions],
+        [d.workflow["version"] for d in decisions],
+        [d.reason is MatchReason.MATCHED for d in decisions],
+        [d.reason.value for d in decisions],
+        [d.message for d in decisions],
+        [None if d.detail is None else msgspec.json.encode(d.detail).decode() for d in decisions],
+        [d.execution_id for d in decisions],
+    )
+
+
+def _show(value: Any) -> str:
+    """A value as it reads in a message: JSON (strings quoted), "nothing" for a missing one."""
+    return "nothing" if value is None else msgspec.json.encode(value).decode()
+
+
+def trigger_message(mismatch: dict[str, Any]) -> str:
+    key = mismatch["key"]
+    if key == "workflow_id":
+        return "the manual run was for another workflow"
+    if key == "trigger_type":
+        return f"the workflow triggers on {mismatch['wanted']}, the event is {mismatch['actual']}"
+    return (
+        f"trigger_config.{key} wants {_show(mismatch['wanted'])}; "
+        f"the event has {_show(mismatch['actual'])}"
+    )
+
+
+def condition_message(failure: dict[str, Any]) -> str:
+    comparison = f"{failure['field']} {failure['operator']}"
+    if "value" in failure:
+        comparison += f" {_show(failure['value'])}"
+    seen = "missing" if failure.get("missing") else f"was {_show(failure['actual'])}"
+    if failure.get("negated"):
+        return f"{failure['path']}: not ({comparison}) failed: {failure['field']} {seen}"
+    text = f"{failure['path']}: {comparison} failed: {failure['field']} {seen}"
+    if failure.get("alternatives"):
+        text += f" (none of the {failure['alternatives']} alternatives held)"
+    return text
+
+
+async def _decide(
+    event: Any, trigger_type: str, workflows: list[Any], max_depth: int
+) -> list[Decision]:
+    """The verdict of each workflow of the event's trigger type, and the executions to create."""
+    payload = event["payload"] or {}
+    if trigger_type == "MANUAL":
+        # A manual run names its workflow; the others were never asked.
+        target = str(payload.get("workflow_id"))
+        workflows = [w for w in workflows if str(w["id"]) == target]
+    event_vars = event_variables_of(event)
+    client: dict[str, Any] | None = None
+    out: list[Decision] = []
+    for w in workflows:
+        decision = Decision(
+            event_id=event["id"], workflow=w, reason=MatchReason.MATCHED, message=""
+        )
+        out.append(decision)
+        if not w["is_active"]:
+            decision.reason, decision.message = MatchReason.INACTIVE, "the workflow is inactive"
+            continue
+        if event["depth"] > max_depth:
+            decision.reason = MatchReason.LOOP_GUARD
+            decision.message = (
+                f"the event is at chain depth {event['depth']}, past the maximum of {max_depth}: "
+                "it starts no workflow"
+            )
+            decision.detail = {"depth": event["depth"], "max_depth": max_depth}
+            continue
+        mismatch = trigger_mismatch(
             trigger_type=trigger_type,
-            trigger_config=_json(w["trigger_config"]) or {},
+            trigger_config=w["trigger_config"] or {},
             event_type=event["type"],
             payload=payload,
             workflow_id=w["id"],
         )
-    ]
-    if not candidates:
-        return []
-    client = await _client_snapshot(event["tenant"], event["client"])
-    event_vars = event_variables(event)
-    rows = []
-    for w in candidates:
-        conditions = _json(w["conditions"])
-        variables = {
-            "client": client,
-            "event": event_vars,
-            "workflow": {"id": str(w["id"]), "name": w["name"], "version": w["version"]},
-        }
-        if conditions and not evaluate(conditions, variables):
+        if mismatch is not None:
+            decision.reason, decision.detail = MatchReason.TRIGGER_CONFIG, mismatch
+            decision.message = trigger_message(mismatch)
             continue
+        conditions = w["conditions"]
+        if conditions:
+            if client is None:
+                client = await _client_snapshot(event["tenant"], event["client"])
+            variables = build_variables(
+                client=client,
+                event=event_vars,
+                workflow=workflow_variables(
+                    workflow_id=w["id"], name=w["name"], version=w["version"]
+                ),
+            )
+            failure = first_failure(conditions, variables)
+            if failure is not None:
+                decision.reason, decision.detail = MatchReason.CONDITION, failure
+                decision.message = condition_message(failure)
+                continue
         definition = {
             "name": w["name"],
             "trigger_type": trigger_type,
             "conditions": conditions,
-            "actions": _json(w["actions"]),
+            "actions": w["actions"],
         }
-        rows.append(
-            (
-                uuid4(),
-                event["tenant"],
-                w["id"],
-                event["client"],
-                event["id"],
-                w["version"],
-                msgspec.json.encode(definition).decode(),
-                msgspec.json.encode(event_vars).decode(),
-                event["depth"],
-            )
+        decision.message = "the trigger and conditions matched: an execution started"
+        decision.execution_row = (
+            uuid4(),
+            event["tenant"],
+            w["id"],
+            event["client"],
+            event["id"],
+            w["version"],
+            msgspec.json.encode(definition).decode(),
+            msgspec.json.encode(event_vars).decode(),
+            event["depth"],
         )
-    return rows
+    return out
 
 
 async def executions_to_resume(event_ids: list[UUID]) -> list[UUID]:

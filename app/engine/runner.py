@@ -1,4 +1,4 @@
-"""Running an execution, step by step, durably (DESIGN §7).
+"""Running an execution, step by step, durably (README: "The engine and the worker").
 
 Each step runs in its own transaction: the action's effect, its log row and the execution's
 `current_step` commit together. The commit is conditional (`current_step` still the step we ran,
@@ -20,13 +20,17 @@ import msgspec
 import structlog
 
 from app.audit.service import redact
+from app.core import metrics
+from app.core.db import database_lost, is_database_unavailable
 from app.core.request_context import Actor, set_actor
 from app.core.sql import fetch, fetchrow
-from app.core.uow import unit_of_work
+from app.core.uow import enqueue_after_commit, unit_of_work
 from app.engine.actions import HANDLERS
 from app.engine.actions.base import ActionError, StepContext
 from app.engine.locks import LOCKS
-from app.workflows.definition import Action, RetryPolicy, load_actions
+from app.workflows.credentials import redact_config
+from app.workflows.definition import Action, RetryPolicy, action_type, load_actions
+from app.workflows.variables import build_variables, workflow_variables
 from tables.enums import ExecutionStatus, StepStatus
 
 log = structlog.get_logger("crmflow.engine")
@@ -61,15 +65,6 @@ def _dumps(value: Any) -> str | None:
     return None if value is None else msgspec.json.encode(value).decode()
 
 
-def _load(value: Any) -> Any:
-    return msgspec.json.decode(value) if isinstance(value, str) else value
-
-
-def action_type(action: Action) -> str:
-    tag: str = type(action).__struct_config__.tag  # type: ignore[assignment]
-    return tag
-
-
 def backoff_s(policy: RetryPolicy, attempt: int, retry_after_s: float | None) -> float:
     """Exponential backoff with jitter (half fixed, half random), capped by the policy."""
     if retry_after_s is not None:
@@ -89,17 +84,21 @@ class Execution:
         self.event_id: UUID | None = row["event"]
         self.depth: int = row["depth"]
         self.current_step: int = row["current_step"]
-        definition = _load(row["definition"]) or {}
+        self.started_at: datetime | None = row["started_at"]
+        self.event_created_at: datetime | None = row["event_created_at"]
+        self.request_id: str | None = row["request_id"]
+        definition = row["definition"] or {}
         self.raw_actions: list[Any] = definition.get("actions") or []
-        self.variables: dict[str, Any] = {
-            "client": {},
-            "event": _load(row["trigger_data"]) or {},
-            "workflow": {
-                "id": str(row["workflow"]),
-                "name": definition.get("name", ""),
-                "version": row["workflow_version"],
-            },
-        }
+        # The client is loaded when the execution runs (load_client), as the dry run does.
+        self.variables: dict[str, Any] = build_variables(
+            client=None,
+            event=row["trigger_data"] or {},
+            workflow=workflow_variables(
+                workflow_id=row["workflow"],
+                name=definition.get("name", ""),
+                version=row["workflow_version"],
+            ),
+        )
 
     def context(self, step_index: int, attempt: int) -> StepContext:
         return StepContext(
@@ -116,13 +115,23 @@ class Execution:
 
 
 async def run_executions(execution_ids: list[UUID]) -> None:
-    """Run every execution nobody else is running; the rest are someone else's."""
+    """Run every execution nobody else is running; the rest are someone else's.
+
+    The executions of one job run together, step by step (_run_batch): the next step of every
+    execution whose step is in our database commits in one transaction; the others (outside
+    effects, DELAY, a failure) continue one by one, as before.
+
+    Each lock is given back as soon as its own execution stops (completed, failed, cancelled,
+    or parked by a DELAY), not when the whole batch is done: a parked execution's resume job, or
+    the recovery sweep, must find it free while the rest of a large batch is still running.
+    """
     if not execution_ids:
         return
     mine = await LOCKS.acquire(execution_ids)
     try:
-        await asyncio.gather(*(_bounded(i) for i in mine))
+        await _run_batch(mine)
     finally:
+        # Cancelled midway: whatever is still held (release ignores ids already given back).
         await LOCKS.release(mine)
 
 
@@ -130,17 +139,38 @@ async def _bounded(execution_id: UUID) -> None:
     async with _PARALLEL:
         try:
             await run_locked(execution_id)
-        except Exception:
+        except Exception as exc:
             # The execution stays where its last step committed; the recovery sweep retries it.
+            if is_database_unavailable(exc):
+                database_lost(exc)  # logged once per outage, not once per execution
+                return
             log.exception("engine.execution_crashed", execution_id=str(execution_id))
+
+
+async def _bounded_continue(execution: Execution, actions: list[Action]) -> None:
+    """The one-by-one path for an execution that left a batch (same guarantees)."""
+    try:
+        async with _PARALLEL:
+            _enter(execution)
+            try:
+                await _continue(execution, actions)
+            except Exception as exc:
+                if is_database_unavailable(exc):
+                    database_lost(exc)
+                    return
+                log.exception("engine.execution_crashed", execution_id=str(execution.id))
+    finally:
+        await LOCKS.release([execution.id])
 
 
 async def _load_execution(execution_id: UUID) -> Execution | None:
     row = await fetchrow(
         """
-        SELECT id, tenant, workflow, client, event, status, current_step, depth, definition,
-               trigger_data, workflow_version, resume_at
-        FROM workflow_executions WHERE id = $1
+        SELECT x.id, x.tenant, x.workflow, x.client, x.event, x.status, x.current_step, x.depth,
+               x.definition, x.trigger_data, x.workflow_version, x.resume_at, x.started_at,
+               e.created_at AS event_created_at, e.request_id
+        FROM workflow_executions x LEFT JOIN events e ON e.id = x.event
+        WHERE x.id = $1
         """,
         execution_id,
     )
@@ -153,12 +183,34 @@ async def _load_execution(execution_id: UUID) -> Execution | None:
     return Execution(row)
 
 
+def _enter(execution: Execution) -> None:
+    """The actor and log context of this execution, for what runs next in this task."""
+    set_actor(Actor(tenant_id=execution.tenant_id))
+    # Every line logged while this execution runs (and every event it writes) carries these.
+    structlog.contextvars.bind_contextvars(
+        request_id=execution.request_id,
+        tenant_id=str(execution.tenant_id),
+        event_id=None if execution.event_id is None else str(execution.event_id),
+        execution_id=str(execution.id),
+    )
+
+
+def _started(execution: Execution) -> None:
+    if execution.started_at is None:
+        execution.started_at = datetime.now(UTC)
+        delay = None
+        if execution.event_created_at is not None:
+            delay = (execution.started_at - execution.event_created_at).total_seconds()
+        metrics.execution_started(event_delay_s=delay)
+
+
 async def run_locked(execution_id: UUID) -> None:
     """Run one execution from its current step; the caller holds its lock."""
     execution = await _load_execution(execution_id)
     if execution is None:
         return
-    set_actor(Actor(tenant_id=execution.tenant_id))
+    _enter(execution)
+    _started(execution)
     try:
         actions = load_actions(execution.raw_actions)
     except (msgspec.ValidationError, TypeError) as exc:
@@ -171,6 +223,10 @@ async def run_locked(execution_id: UUID) -> None:
             await get_client_snapshot(tenant_id=execution.tenant_id, client_id=execution.client_id)
             or {}
         )
+    await _continue(execution, actions)
+
+
+async def _continue(execution: Execution, actions: list[Action]) -> None:
     if not actions:
         await _commit(execution, step=0, next_step=0, status=ExecutionStatus.COMPLETED)
         return
@@ -181,11 +237,198 @@ async def run_locked(execution_id: UUID) -> None:
         step += 1
 
 
+# --- Batches: the k-th steps of many executions in one transaction ------------------------
+
+_LOAD_MANY = """
+SELECT x.id, x.tenant, x.workflow, x.client, x.event, x.status, x.current_step, x.depth,
+       x.definition, x.trigger_data, x.workflow_version, x.resume_at, x.started_at,
+       e.created_at AS event_created_at, e.request_id
+FROM workflow_executions x LEFT JOIN events e ON e.id = x.event
+WHERE x.id = ANY($1::uuid[])
+"""
+
+# One statement for the whole batch: every execution's conditional move (still at the step we
+# ran, still runnable) and the log rows of those that moved.
+_COMMIT_MANY = """
+WITH v AS (
+    SELECT * FROM unnest($1::uuid[], $2::int[], $3::text[], $4::timestamptz[])
+        AS v(id, step, status, resume_at)
+), upd AS (
+    UPDATE workflow_executions x
+    SET current_step = v.step + 1, status = v.status, started_at = COALESCE(x.started_at, now()),
+        completed_at = CASE WHEN v.status IN ('COMPLETED', 'FAILED') THEN now() END,
+        resume_at = v.resume_at, error_message = NULL, updated_at = now()
+    FROM v
+    WHERE x.id = v.id AND x.current_step = v.step
+      AND x.status IN ('PENDING', 'RUNNING', 'WAITING')
+    RETURNING x.id
+), logs AS (
+    INSERT INTO workflow_execution_logs (id, execution, step_index, action_type, status, attempt,
+        input_data, output_data, error_message, duration_ms, executed_at, created_at)
+    SELECT l.log_id, l.id, l.step, l.action, 'SUCCESS', 1, l.input::jsonb, l.output::jsonb, NULL,
+           l.duration, now(), now()
+    FROM unnest($5::uuid[], $1::uuid[], $2::int[], $6::text[], $7::text[], $8::text[],
+                $9::int[]) AS l(log_id, id, step, action, input, output, duration)
+    JOIN upd ON upd.id = l.id
+)
+SELECT id FROM upd
+"""
+
+
+# The clients' snapshot columns (app.clients.service.COLUMNS) and their tenant, for many ids.
+_CLIENTS_MANY = """
+SELECT id, owner, name, email, phone, company, status, tags, custom_fields, external_id,
+       created_at, updated_at, tenant
+FROM clients WHERE id = ANY($1::uuid[])
+"""
+
+
+class _BatchFailed(Exception):
+    """A step of the batch raised: nothing of the batch committed; its members go one by one."""
+
+
+def _batchable(action: Action) -> bool:
+    kind = action_type(action)
+    return kind in HANDLERS and kind not in _OUTSIDE_EFFECT and kind != "DELAY"
+
+
+async def _load_batch(ids: list[UUID]) -> list[tuple[Execution, list[Action]]]:
+    rows = await fetch(_LOAD_MANY, ids) if ids else []
+    now = datetime.now(UTC)
+    loaded: list[tuple[Execution, list[Action]]] = []
+    for row in rows:
+        if row["status"] not in RUNNABLE:
+            continue
+        if row["status"] == ExecutionStatus.WAITING and (
+            row["resume_at"] is not None and row["resume_at"] > now
+        ):
+            continue
+        execution = Execution(row)
+        _enter(execution)
+        _started(execution)
+        try:
+            actions = load_actions(execution.raw_actions)
+        except (msgspec.ValidationError, TypeError) as exc:
+            await _fail_unparsable(execution, str(exc))
+            continue
+        loaded.append((execution, actions))
+    with_client = [e for e, _ in loaded if e.client_id is not None]
+    if with_client:
+        from app.clients.service import snapshot
+
+        clients = await fetch(_CLIENTS_MANY, [e.client_id for e in with_client])
+        by_id = {(r["id"], r["tenant"]): snapshot(r) for r in clients}
+        for e in with_client:
+            e.variables["client"] = by_id.get((e.client_id, e.tenant_id)) or {}
+    return loaded
+
+
+async def _run_batch(ids: list[UUID]) -> None:
+    try:
+        batch = await _load_batch(ids)
+    except Exception as exc:
+        if is_database_unavailable(exc):
+            database_lost(exc)
+            return
+        raise
+    # Not runnable (finished, parked for later, unreadable): nothing to hold.
+    await LOCKS.release(set(ids) - {e.id for e, _ in batch})
+    alone: list[tuple[Execution, list[Action]]] = []
+    while batch:
+        ready = []
+        for execution, actions in batch:
+            step = execution.current_step
+            if not actions or step >= len(actions) or not _batchable(actions[step]):
+                alone.append((execution, actions))
+            else:
+                ready.append((execution, actions))
+        if len(ready) < 2:
+            alone += ready
+            break
+        try:
+            going_on = await _batch_step(ready)
+            # Completed, or left out (cancelled or taken over): its lock goes back now.
+            await LOCKS.release({e.id for e, _ in ready} - {e.id for e, _ in going_on})
+            batch = going_on
+        except _BatchFailed:
+            alone += ready
+            break
+        except Exception as exc:
+            if is_database_unavailable(exc):
+                database_lost(exc)  # every execution stays at its last committed step
+                return
+            raise
+    await asyncio.gather(*(_bounded_continue(e, a) for e, a in alone))
+
+
+async def _batch_step(
+    members: list[tuple[Execution, list[Action]]],
+) -> list[tuple[Execution, list[Action]]]:
+    """Run the current step of every member and commit them together; the members that go on.
+
+    Members cancelled or taken over meanwhile fail the conditional update: the transaction is
+    rolled back and run again without them (their steps never happened; in-database effects
+    only, so nothing is repeated). A step that raises rolls the whole batch back
+    (_BatchFailed): its members continue one by one, where retries and on_error live.
+    """
+    while members:
+        done: list[tuple[Execution, int, str, dict[str, Any], ExecutionStatus, Any, int]] = []
+        moved: set[UUID] = set()
+        try:
+            async with unit_of_work():
+                for execution, actions in members:
+                    _enter(execution)
+                    index = execution.current_step
+                    action = actions[index]
+                    kind = action_type(action)
+                    started = time.perf_counter()
+                    try:
+                        output = await HANDLERS[kind](execution.context(index, 1), action.config)
+                    except Exception as exc:
+                        if is_database_unavailable(exc):
+                            raise
+                        raise _BatchFailed from exc
+                    status, _ = _after_success(kind, output, last=index == len(actions) - 1)
+                    done.append((execution, index, kind, output, status, action, _ms(started)))
+                rows = await fetch(
+                    _COMMIT_MANY,
+                    [d[0].id for d in done],
+                    [d[1] for d in done],
+                    [d[4].value for d in done],
+                    [None for _ in done],
+                    [uuid4() for _ in done],
+                    [d[2] for d in done],
+                    [_dumps(redact(redact_config(msgspec.to_builtins(d[5].config)))) for d in done],
+                    [_dumps(d[3]) for d in done],
+                    [d[6] for d in done],
+                )
+                moved = {r["id"] for r in rows}
+                if len(moved) != len(done):
+                    raise _Superseded
+        except _Superseded:
+            members = [m for m in members if m[0].id in moved]
+            continue
+        going_on = []
+        for (execution, actions), (_, index, kind, output, status, _, duration) in zip(
+            members, done, strict=True
+        ):
+            execution.current_step = index + 1
+            _enter(execution)
+            _observe(execution, status, StepStatus.SUCCESS, kind, duration, None)
+            if isinstance(output.get("client"), dict):
+                execution.variables["client"] = output["client"]
+            if status == ExecutionStatus.RUNNING:
+                going_on.append((execution, actions))
+        return going_on
+    return []
+
+
 async def _run_step(execution: Execution, index: int, action: Action, *, last: bool) -> bool:
     """Run one step with its retries; True to go on with the next step."""
     kind = action_type(action)
     handler = HANDLERS.get(kind)
-    input_data = redact(msgspec.to_builtins(action.config))
+    # Webhook header values and secrets: the same redaction as every other outward view.
+    input_data = redact(redact_config(msgspec.to_builtins(action.config)))
     attempt = 1
     while True:
         if (attempt > 1 or kind in _OUTSIDE_EFFECT) and not await _still_at(execution.id, index):
@@ -210,6 +453,8 @@ async def _run_step(execution: Execution, index: int, action: Action, *, last: b
                     output=output,
                     duration_ms=_ms(started),
                 )
+                if status == ExecutionStatus.WAITING and resume_at is not None:
+                    _resume_after_commit(execution.id, resume_at, index)
         except _Superseded:
             return False
         except Exception as exc:
@@ -230,12 +475,16 @@ async def _run_step(execution: Execution, index: int, action: Action, *, last: b
         if isinstance(output.get("client"), dict):
             # Later steps' templates see the client as the step left it.
             execution.variables["client"] = output["client"]
-        if status == ExecutionStatus.WAITING and resume_at is not None:
-            from app.worker.enqueue import enqueue_run
+        # A parked execution (DELAY) goes on when its resume job runs, not now.
+        return not (status == ExecutionStatus.WAITING and resume_at is not None)
 
-            await enqueue_run(execution.id, at=resume_at, key=f"resume:{execution.id}:{index}")
-            return False
-        return True
+
+def _resume_after_commit(execution_id: UUID, resume_at: datetime, index: int) -> None:
+    """A DELAY step parked the execution: its resume job goes on the queue with the commit."""
+    from app.worker.enqueue import enqueue_run
+
+    key = f"resume:{execution_id}:{index}"
+    enqueue_after_commit(lambda: enqueue_run(execution_id, at=resume_at, key=key))
 
 
 def _after_success(
@@ -317,6 +566,33 @@ async def _commit(
         )
     if not rows:
         raise _Superseded
+    _observe(execution, status, log_status, action, duration_ms, error_message)
+
+
+def _observe(
+    execution: Execution,
+    status: ExecutionStatus,
+    log_status: StepStatus | None,
+    action: str,
+    duration_ms: int,
+    error_message: str | None,
+) -> None:
+    """Metrics and the execution's final log line, once its commit went through."""
+    if log_status is not None:
+        metrics.step_attempt(
+            action_type=action, outcome=log_status.value, duration_s=duration_ms / 1000
+        )
+    if status not in (ExecutionStatus.COMPLETED, ExecutionStatus.FAILED):
+        return
+    started = execution.started_at
+    duration = None if started is None else (datetime.now(UTC) - started).total_seconds()
+    metrics.execution_finished(
+        status=status.value, workflow_id=execution.workflow_id, duration_s=duration
+    )
+    if status == ExecutionStatus.COMPLETED:
+        log.info("engine.execution_completed", duration_s=duration)
+    else:
+        log.error("engine.execution_failed", duration_s=duration, error=error_message)
 
 
 async def _log_retry(
@@ -393,7 +669,7 @@ async def _fail_step(
             )
     except _Superseded:
         return False
-    log.info(
+    log.warning(
         "engine.step_failed",
         execution_id=str(execution.id),
         step=index,

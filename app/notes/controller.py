@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated
 from uuid import UUID
 
 from litestar import Controller, delete, get, patch, post
-from litestar.params import FromPath, JSONBody, QueryParameter
+from litestar.params import FromPath, JSONBody
 
-from app.clients.listing import AuthRequest, CreatedSort, Cursor, Limit, Sort, reject_unknown_query
 from app.core.errors import error_responses
+from app.core.listing import AuthRequest, ClientFilter, CreatedSort, Cursor, Limit, Sort
 from app.core.pagination import DEFAULT_LIMIT
-from app.core.uow import unit_of_work
 from app.notes import service
 from app.notes.schemas import NoteCreate, NoteOut, NotePage, NoteUpdate
 
@@ -19,21 +17,19 @@ from app.notes.schemas import NoteCreate, NoteOut, NotePage, NoteUpdate
 class NoteController(Controller):
     path = "/notes"
     tags = ["notes"]
-    before_request = staticmethod(reject_unknown_query)
 
-    @post("/", summary="Add a note to a client", responses=error_responses(404))
+    @post("/", summary="Add a note to a client", responses=error_responses())
     async def create_note(self, request: AuthRequest, data: JSONBody[NoteCreate]) -> NoteOut:
         p = request.user
-        async with unit_of_work():
-            return await service.create_note(
-                tenant_id=p.tenant_id, client_id=data.client_id, body=data.body, author_id=p.user_id
-            )
+        return await service.create_note(
+            tenant_id=p.tenant_id, client_id=data.client_id, body=data.body, author_id=p.user_id
+        )
 
     @get("/", summary="List notes", responses=error_responses())
     async def list_notes(
         self,
         request: AuthRequest,
-        client: Annotated[UUID | None, QueryParameter(description="Client id")] = None,
+        client: ClientFilter = None,
         sort: Sort = CreatedSort.CREATED_AT_DESC,
         cursor: Cursor = None,
         limit: Limit = DEFAULT_LIMIT,
@@ -54,12 +50,10 @@ class NoteController(Controller):
     async def update_note(
         self, request: AuthRequest, note_id: FromPath[UUID], data: JSONBody[NoteUpdate]
     ) -> NoteOut:
-        async with unit_of_work():
-            return await service.update_note(
-                tenant_id=request.user.tenant_id, note_id=note_id, body=data.body
-            )
+        return await service.update_note(
+            tenant_id=request.user.tenant_id, note_id=note_id, body=data.body
+        )
 
     @delete("/{note_id:uuid}", summary="Delete a note", responses=error_responses(404))
     async def delete_note(self, request: AuthRequest, note_id: FromPath[UUID]) -> None:
-        async with unit_of_work():
-            await service.delete_note(tenant_id=request.user.tenant_id, note_id=note_id)
+        await service.delete_note(tenant_id=request.user.tenant_id, note_id=note_id)

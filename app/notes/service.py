@@ -11,8 +11,8 @@ from uuid import UUID, uuid4
 import msgspec
 
 from app.audit.service import record_audit
-from app.clients.listing import CreatedSort, Where, keyset_rows, sort_spec
 from app.core.errors import FieldError, NotFoundError, UnprocessableError
+from app.core.listing import CreatedSort, Where, keyset_rows, sort_spec
 from app.core.sql import fetchrow
 from app.core.text import trim
 from app.notes.schemas import NoteOut, NotePage
@@ -71,7 +71,7 @@ async def add_note(
         tenant_id,
     )
     if row is None:
-        raise NotFoundError(
+        raise UnprocessableError(
             "The client does not exist.", errors=[FieldError("$.client_id", "unknown client")]
         )
     note = note_dict(row)

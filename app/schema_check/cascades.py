@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 import asyncpg
@@ -21,6 +22,8 @@ class Row:
     key: str
     table: str
     values: dict[str, Any]
+    # The primary key column, set to a fresh uuid (as text for a non-uuid key).
+    pk: str = "id"
 
 
 @dataclass(frozen=True)
@@ -155,6 +158,31 @@ def fixture_rows() -> list[Row]:
             },
         ),
         Row(
+            "workflow_version",
+            "workflow_versions",
+            {
+                "workflow": "@workflow",
+                "version": 1,
+                "name": "verify",
+                "trigger_type": "CLIENT_CREATED",
+                "created_by": "@user",
+            },
+        ),
+        Row(
+            "event_match",
+            "event_matches",
+            {
+                "event": "@event",
+                "workflow": "@workflow",
+                "workflow_name": "verify",
+                "workflow_version": 1,
+                "matched": True,
+                "reason": "MATCHED",
+                "message": "verify",
+                "execution": "@execution",
+            },
+        ),
+        Row(
             "note",
             "notes",
             {"client": "@client", "author": "@user", "execution": "@execution", "body": "verify"},
@@ -225,7 +253,23 @@ def fixture_rows() -> list[Row]:
             "inbound_deliveries",
             {"tenant": "@tenant", "source": "verify", "delivery_id": tag, "event": "@event"},
         ),
+        Row(
+            "login_link",
+            "login_links",
+            {
+                "user": "@user",
+                "token_hash": uuid.uuid4().hex + uuid.uuid4().hex,
+                "expires_at": datetime.now(UTC),
+            },
+        ),
+        # Not tenant data (a console session names its user inside its value): kept by every
+        # chain, present so that the fixture has one row in every declared table.
+        Row("console_session", "console_sessions", {"value": b"{}"}, pk="key"),
     ]
+
+
+# Rows that no delete chain reaches (no foreign key leads to them).
+UNOWNED = frozenset({"console_session"})
 
 
 async def insert_fixture(conn: Any) -> dict[str, uuid.UUID]:
@@ -268,6 +312,9 @@ def _chains(keys: list[str]) -> list[Chain]:
                 _n("note", "execution"),
                 _k("event"),
                 _k("client"),
+                _d("workflow_version"),
+                # A plain id: the decision outlives the workflow it names.
+                _k("event_match"),
             ),
         ),
         Chain(
@@ -277,6 +324,7 @@ def _chains(keys: list[str]) -> list[Chain]:
             (
                 _n("execution", "event"),
                 _n("delivery", "event"),
+                _d("event_match"),
                 _k("client"),
             ),
         ),
@@ -290,6 +338,7 @@ def _chains(keys: list[str]) -> list[Chain]:
                 _d("client_task"),
                 _d("client_email"),
                 _d("event"),
+                _d("event_match"),
                 _d("execution"),
                 _d("log_1"),
                 _d("log_2"),
@@ -319,14 +368,25 @@ def _chains(keys: list[str]) -> list[Chain]:
                 _n("audit_log", "user"),
                 _n("audit_log", "api_key"),
                 _n("workflow", "created_by"),
+                _n("workflow_version", "created_by"),
                 _n("client_email", "decided_by"),
+                _d("login_link"),
+                _k("console_session"),
                 _k("client"),
                 _k("document"),
                 _k("workflow"),
                 _k("tenant"),
             ),
         ),
-        Chain("delete tenant", "tenants", "tenant", tuple(_d(k) for k in keys if k != "tenant")),
+        Chain(
+            "delete tenant",
+            "tenants",
+            "tenant",
+            (
+                *(_d(k) for k in keys if k != "tenant" and k not in UNOWNED),
+                *(_k(k) for k in sorted(UNOWNED)),
+            ),
+        ),
     ]
 
 
@@ -338,7 +398,8 @@ def _check_name(chain: Chain, row: Row, expect: Expect) -> str:
 
 async def insert_row(conn: Any, row: Row, ids: dict[str, uuid.UUID]) -> None:
     """Insert row with id ids[row.key]; "@key" values are replaced by ids[key]."""
-    values = {"id": ids[row.key]}
+    row_id = ids[row.key]
+    values: dict[str, Any] = {row.pk: row_id if row.pk == "id" else str(row_id)}
     for column, value in row.values.items():
         values[column] = (
             ids[value[1:]] if isinstance(value, str) and value.startswith("@") else value
@@ -352,10 +413,10 @@ async def insert_row(conn: Any, row: Row, ids: dict[str, uuid.UUID]) -> None:
 
 
 async def _evaluate(conn: Any, row: Row, expect: Expect, row_id: uuid.UUID) -> tuple[bool, str]:
-    column = expect.column or "id"
+    column = expect.column or row.pk
     found = await conn.fetchrow(
-        f'SELECT "{column}" AS value FROM "{row.table}" WHERE id = $1',  # noqa: S608
-        row_id,
+        f'SELECT "{column}" AS value FROM "{row.table}" WHERE "{row.pk}" = $1',  # noqa: S608
+        row_id if row.pk == "id" else str(row_id),
     )
     if expect.outcome == "deleted":
         return found is None, "" if found is None else "row still exists"

@@ -4,12 +4,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from app.schema_check.catalog import Catalog, Column, Constraint, ForeignKey, Index
+from app.schema_check.catalog import (
+    OBJECT_KINDS,
+    Catalog,
+    Column,
+    Constraint,
+    ForeignKey,
+    Index,
+    Prop,
+)
 
 
 @dataclass(frozen=True)
 class Difference:
-    kind: str  # table | column | primary key | unique | check | exclusion | fk | index
+    # table | column | primary key | unique | check | exclusion | fk | index | trigger | rule |
+    # policy | sequence
+    kind: str
     name: str  # e.g. "clients", "clients.email", "ix_clients_tenant_created", "tasks.client"
     problem: str  # missing | extra | differs
     message: str
@@ -62,6 +72,16 @@ def _diff_columns(
                     "differs",
                     f"column {label}: nullable differs (declared "
                     f"{_nullability(want)}, live {_nullability(have)})",
+                )
+            )
+        if want.collation != have.collation:
+            out.append(
+                Difference(
+                    "column",
+                    label,
+                    "differs",
+                    f"column {label}: collation differs (declared "
+                    f"{want.collation or 'default'}, live {have.collation or 'default'})",
                 )
             )
         if want.default != have.default:
@@ -209,6 +229,21 @@ def _diff_foreign_keys(
                     f"(declared {want.on_update}, live {have.on_update})",
                 )
             )
+        same_so_far = want_target == have_target and (want.on_delete, want.on_update) == (
+            have.on_delete,
+            have.on_update,
+        )
+        if same_so_far and want.definition != have.definition:
+            # MATCH FULL, DEFERRABLE / INITIALLY DEFERRED, NOT VALID.
+            out.append(
+                Difference(
+                    "fk",
+                    label,
+                    "differs",
+                    f"fk {label}: definition differs "
+                    f"(declared {want.definition}, live {have.definition})",
+                )
+            )
     for key, have in live.items():
         if have.table in skip_tables or key in declared:
             continue
@@ -263,6 +298,16 @@ def _diff_indexes(
                 f"partial predicate differs (declared {want.predicate or 'none'}, "
                 f"live {have.predicate or 'none'})"
             )
+        if not problems and want.definition != have.definition:
+            # Operator classes, collations, ordering, INCLUDE, NULLS NOT DISTINCT.
+            problems.append(
+                f"definition differs (declared {want.definition}, live {have.definition})"
+            )
+        if want.valid and not have.valid:
+            problems.append(
+                "is INVALID (a failed CREATE INDEX / REINDEX CONCURRENTLY): queries do not use "
+                "it; drop and rebuild it"
+            )
         out.extend(Difference("index", name, "differs", f"index {name}: {p}") for p in problems)
     for name, have in live.items():
         if have.table in skip_tables or name in declared:
@@ -272,6 +317,63 @@ def _diff_indexes(
                 "index", name, "extra", f"index {name} extra (not declared: {_index_shape(have)})"
             )
         )
+    return out
+
+
+def _prop_skipped(prop: Prop, declared: Catalog, live: Catalog, skip: set[str]) -> bool:
+    """A property of a missing/extra table or column is already reported by that."""
+    if prop.table in skip or prop.also in skip:
+        return True
+    if prop.kind == "column":
+        table, _, column = prop.name.partition(".")
+        return column not in declared.tables[table].columns or (
+            column not in live.tables[table].columns
+        )
+    return False
+
+
+def _diff_props(declared: Catalog, live: Catalog, skip: set[str]) -> list[Difference]:
+    out: list[Difference] = []
+    for key in sorted(set(declared.props) | set(live.props)):
+        want, have = declared.props.get(key), live.props.get(key)
+        some = want or have
+        assert some is not None
+        if _prop_skipped(some, declared, live, skip):
+            continue
+        kind, name, prop = key
+        if want is not None and have is not None:
+            if want.value != have.value:
+                out.append(
+                    Difference(
+                        kind,
+                        name,
+                        "differs",
+                        f"{kind} {name}: {prop} differs (declared {want.value}, live {have.value})",
+                    )
+                )
+            continue
+        # An object on one side only: name it once (by its first property), not per property.
+        first = min(k for k in (declared.props if have is None else live.props) if k[:2] == key[:2])
+        if key != first:
+            continue
+        if have is None:
+            assert want is not None
+            out.append(
+                Difference(kind, name, "missing", f"{kind} {name} missing ({prop}: {want.value})")
+            )
+        elif kind in OBJECT_KINDS:
+            shown = "; ".join(
+                f"{p.prop}: {p.value}" for k, p in sorted(live.props.items()) if k[:2] == key[:2]
+            )
+            out.append(
+                Difference(kind, name, "extra", f"{kind} {name} extra (not declared; {shown})")
+            )
+        else:
+            out.append(
+                Difference(
+                    kind, name, "extra", f"{kind} {name}: {prop} {have.value} (not declared)"
+                )
+            )
     return out
 
 
@@ -291,4 +393,5 @@ def diff_catalogs(declared: Catalog, live: Catalog) -> list[Difference]:
     out.extend(_diff_constraints(declared.constraints, live.constraints, skip))
     out.extend(_diff_foreign_keys(declared.foreign_keys, live.foreign_keys, skip))
     out.extend(_diff_indexes(declared.indexes, live.indexes, skip))
+    out.extend(_diff_props(declared, live, skip))
     return out

@@ -9,10 +9,9 @@ import msgspec
 from litestar import Controller, delete, get, patch, post
 from litestar.params import FromPath, JSONBody, QueryParameter
 
-from app.clients.listing import AuthRequest, CreatedSort, Cursor, Limit, Sort, reject_unknown_query
 from app.core.errors import error_responses
+from app.core.listing import AuthRequest, ClientFilter, CreatedSort, Cursor, Limit, Sort
 from app.core.pagination import DEFAULT_LIMIT
-from app.core.uow import unit_of_work
 from app.tasks import service
 from app.tasks.schemas import TaskCreate, TaskFilters, TaskOut, TaskPage, TaskUpdate
 from tables.enums import TaskPriority, TaskStatus
@@ -21,20 +20,18 @@ from tables.enums import TaskPriority, TaskStatus
 class TaskController(Controller):
     path = "/tasks"
     tags = ["tasks"]
-    before_request = staticmethod(reject_unknown_query)
 
-    @post("/", summary="Create a task", responses=error_responses(404))
+    @post("/", summary="Create a task", responses=error_responses())
     async def create_task(self, request: AuthRequest, data: JSONBody[TaskCreate]) -> TaskOut:
-        async with unit_of_work():
-            task = await service.create_task(
-                tenant_id=request.user.tenant_id,
-                client_id=data.client_id,
-                title=data.title,
-                description=data.description,
-                priority=data.priority.value,
-                due_at=data.due_at,
-                assignee_id=data.assignee_id,
-            )
+        task = await service.create_task(
+            tenant_id=request.user.tenant_id,
+            client_id=data.client_id,
+            title=data.title,
+            description=data.description,
+            priority=data.priority.value,
+            due_at=data.due_at,
+            assignee_id=data.assignee_id,
+        )
         return msgspec.convert(task, TaskOut, strict=False)
 
     @get("/", summary="List tasks", responses=error_responses())
@@ -44,7 +41,7 @@ class TaskController(Controller):
         status: Annotated[TaskStatus | None, QueryParameter()] = None,
         priority: Annotated[TaskPriority | None, QueryParameter()] = None,
         assignee: Annotated[UUID | None, QueryParameter(description="Assignee user id")] = None,
-        client: Annotated[UUID | None, QueryParameter(description="Client id")] = None,
+        client: ClientFilter = None,
         sort: Sort = CreatedSort.CREATED_AT_DESC,
         cursor: Cursor = None,
         limit: Limit = DEFAULT_LIMIT,
@@ -66,12 +63,10 @@ class TaskController(Controller):
     async def update_task(
         self, request: AuthRequest, task_id: FromPath[UUID], data: JSONBody[TaskUpdate]
     ) -> TaskOut:
-        async with unit_of_work():
-            return await service.update_task(
-                tenant_id=request.user.tenant_id, task_id=task_id, changes=data
-            )
+        return await service.update_task(
+            tenant_id=request.user.tenant_id, task_id=task_id, changes=data
+        )
 
     @delete("/{task_id:uuid}", summary="Delete a task", responses=error_responses(404))
     async def delete_task(self, request: AuthRequest, task_id: FromPath[UUID]) -> None:
-        async with unit_of_work():
-            await service.delete_task(tenant_id=request.user.tenant_id, task_id=task_id)
+        await service.delete_task(tenant_id=request.user.tenant_id, task_id=task_id)

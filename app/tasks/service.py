@@ -12,8 +12,8 @@ from uuid import UUID, uuid4
 import msgspec
 
 from app.audit.service import record_audit
-from app.clients.listing import CreatedSort, Where, keyset_rows, sort_spec
 from app.core.errors import FieldError, NotFoundError, UnprocessableError
+from app.core.listing import CreatedSort, Where, keyset_rows, sort_spec
 from app.core.sql import fetchrow, fetchval
 from app.core.text import trim
 from app.tasks.schemas import TaskFilters, TaskOut, TaskPage, TaskUpdate
@@ -134,7 +134,7 @@ async def create_task(
         errors = await _reference_errors(
             tenant_id=tenant_id, client_id=client_id, assignee_id=assignee_id
         )
-        raise NotFoundError("The task refers to rows that do not exist.", errors=errors)
+        raise UnprocessableError("The task refers to rows that do not exist.", errors=errors)
     task = task_dict(row)
     await record_audit(
         tenant_id=tenant_id,
@@ -168,7 +168,7 @@ async def update_task(*, tenant_id: UUID, task_id: UUID, changes: TaskUpdate) ->
             tenant_id=tenant_id, client_id=None, assignee_id=values["assignee"]
         )
         if errors:
-            raise NotFoundError("The task refers to rows that do not exist.", errors=errors)
+            raise UnprocessableError("The task refers to rows that do not exist.", errors=errors)
     where = Where()
     id_p, tenant_p = where.param(task_id), where.param(tenant_id)
     sets = ", ".join(f"{col} = {where.param(v)}" for col, v in values.items())

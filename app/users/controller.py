@@ -8,11 +8,10 @@ from uuid import UUID
 from litestar import Controller, delete, get, patch, post
 from litestar.params import FromPath, JSONBody, QueryParameter
 
-from app.clients.listing import AuthRequest, CreatedSort, Cursor, Limit, Sort, reject_unknown_query
 from app.core.auth import admin_only
 from app.core.errors import error_responses
+from app.core.listing import AuthRequest, CreatedSort, Cursor, Limit, Sort
 from app.core.pagination import DEFAULT_LIMIT
-from app.core.uow import unit_of_work
 from app.users import service
 from app.users.schemas import UserCreate, UserOut, UserPage, UserUpdate
 from tables.enums import Role
@@ -21,13 +20,11 @@ from tables.enums import Role
 class UserController(Controller):
     path = "/users"
     tags = ["users"]
-    before_request = staticmethod(reject_unknown_query)
     guards = [admin_only]
 
     @post("/", summary="Add a user", responses=error_responses(403, 409))
     async def create_user(self, request: AuthRequest, data: JSONBody[UserCreate]) -> UserOut:
-        async with unit_of_work():
-            return await service.create_user(tenant_id=request.user.tenant_id, data=data)
+        return await service.create_user(tenant_id=request.user.tenant_id, data=data)
 
     @get("/", summary="List users", responses=error_responses(403))
     async def list_users(
@@ -61,10 +58,9 @@ class UserController(Controller):
         self, request: AuthRequest, user_id: FromPath[UUID], data: JSONBody[UserUpdate]
     ) -> UserOut:
         p = request.user
-        async with unit_of_work():
-            return await service.update_user(
-                tenant_id=p.tenant_id, user_id=user_id, actor_id=p.user_id, changes=data
-            )
+        return await service.update_user(
+            tenant_id=p.tenant_id, user_id=user_id, actor_id=p.user_id, changes=data
+        )
 
     @delete(
         "/{user_id:uuid}",
@@ -73,5 +69,4 @@ class UserController(Controller):
     )
     async def delete_user(self, request: AuthRequest, user_id: FromPath[UUID]) -> None:
         p = request.user
-        async with unit_of_work():
-            await service.delete_user(tenant_id=p.tenant_id, user_id=user_id, actor_id=p.user_id)
+        await service.delete_user(tenant_id=p.tenant_id, user_id=user_id, actor_id=p.user_id)

@@ -11,14 +11,37 @@ from uuid import UUID, uuid4
 import msgspec
 
 from app.audit.service import record_audit
-from app.clients.listing import CreatedSort, Where, keyset_rows, sort_spec
-from app.core.errors import ConflictError, NotFoundError
-from app.core.sql import fetchrow
+from app.core.auth_cache import auth_changed
+from app.core.errors import ConflictError, NotFoundError, UnprocessableError
+from app.core.listing import CreatedSort, Where, keyset_rows, sort_spec
+from app.core.sql import fetch, fetchrow
 from app.users.schemas import UserCreate, UserOut, UserPage, UserUpdate
 from tables.enums import Role
 
 RESOURCE = "user"
 COLUMNS = "id, email, name, role, is_active, created_at, updated_at"
+
+
+async def active_user_by_email(*, email: str, tenant_slug: str | None) -> Mapping[str, Any]:
+    """The one active user with this email (`id`, `tenant`, `slug`), for the CLI's sign-in and
+    key commands: 404 if none, 422 when several tenants have one and no slug picks it."""
+    rows = await fetch(
+        """
+        SELECT u.id, u.tenant, t.slug FROM users u JOIN tenants t ON t.id = u.tenant
+        WHERE lower(u.email) = lower($1) AND u.is_active AND ($2::text IS NULL OR t.slug = $2)
+        """,
+        email,
+        tenant_slug,
+    )
+    if not rows:
+        raise NotFoundError(f"No active user with the email {email!r}.")
+    if len(rows) > 1:
+        slugs = ", ".join(sorted(r["slug"] for r in rows))
+        raise UnprocessableError(
+            f"{email!r} is a user of several tenants ({slugs}): pass --tenant."
+        )
+    user: Mapping[str, Any] = rows[0]
+    return user
 
 
 def _out(row: Mapping[str, Any]) -> UserOut:
@@ -108,6 +131,8 @@ async def update_user(
     )
     if row is None:
         raise NotFoundError("No such user.")
+    if "role" in values or "is_active" in values:
+        await auth_changed()  # every API process forgets cached principals at the commit
     after = _out(row)
     await record_audit(
         tenant_id=tenant_id,
@@ -127,6 +152,7 @@ async def delete_user(*, tenant_id: UUID, user_id: UUID, actor_id: UUID) -> None
     row = await fetchrow(
         f"DELETE FROM users WHERE id = $1 AND tenant = $2 RETURNING {COLUMNS}", user_id, tenant_id
     )
+    await auth_changed()
     if row is None:
         raise NotFoundError("No such user.")
     await record_audit(

@@ -17,6 +17,8 @@ import ipaddress
 import socket
 from dataclasses import dataclass
 
+from app.core.text import is_ascii_digits
+
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -67,12 +69,12 @@ def parse_allow_entry(raw: str) -> AllowEntry:
         inside, _, rest = text[1:].partition("]")
         host = inside
         if rest:
-            if not rest.startswith(":") or not rest[1:].isdigit():
+            if not rest.startswith(":") or not is_ascii_digits(rest[1:]):
                 raise ValueError(f"bad port in {raw!r}")
             port = int(rest[1:])
     elif text.count(":") == 1:
         host, _, port_text = text.partition(":")
-        if not port_text.isdigit():
+        if not is_ascii_digits(port_text):
             raise ValueError(f"bad port in {raw!r}")
         port = int(port_text)
     if port is not None and not 0 < port < 65536:
@@ -91,10 +93,45 @@ def parse_allowlist(entries: list[str]) -> list[AllowEntry]:
     return [parse_allow_entry(entry) for entry in entries]
 
 
-def is_forbidden(ip: IPAddress) -> bool:
-    """Not a public unicast address (private, loopback, link-local, unspecified, multicast...)."""
-    ip = _plain(ip)
+# IPv6 ranges that carry an IPv4 address in their low 32 bits: IPv4-compatible (::/96,
+# deprecated) and the NAT64 well-known prefix (RFC 6052). A translator sends 64:ff9b::7f00:1 to
+# 127.0.0.1; such an address is only as public as the IPv4 address inside it.
+_EMBEDS_LOW_32 = (
+    ipaddress.IPv6Network("::/96"),
+    ipaddress.IPv6Network("64:ff9b::/96"),
+)
+# NAT64 local-use prefix (RFC 8215): the IPv4 address may sit anywhere, and the prefix itself is
+# for a site's own translators, never a public destination.
+_LOCAL_NAT64 = ipaddress.IPv6Network("64:ff9b:1::/48")
+
+
+def embedded_ipv4(ip: IPAddress) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 address stands for, if any: IPv4-mapped (::ffff:a.b.c.d),
+    IPv4-compatible (::a.b.c.d), NAT64 (64:ff9b::a.b.c.d) or 6to4 (2002:AABB:CCDD::)."""
+    if not isinstance(ip, ipaddress.IPv6Address):
+        return None
+    if ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    if ip.sixtofour is not None:
+        return ip.sixtofour
+    if any(ip in network for network in _EMBEDS_LOW_32):
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    return None
+
+
+def _forbidden_as_is(ip: IPAddress) -> bool:
     return ip in METADATA_ADDRESSES or ip.is_multicast or not ip.is_global
+
+
+def is_forbidden(ip: IPAddress) -> bool:
+    """Not a public unicast address (private, loopback, link-local, unspecified, multicast...);
+    an IPv6 address that embeds an IPv4 address is judged by that IPv4 address too."""
+    if isinstance(ip, ipaddress.IPv6Address) and ip in _LOCAL_NAT64:
+        return True
+    inner = embedded_ipv4(ip)
+    if inner is not None and _forbidden_as_is(inner):
+        return True
+    return _forbidden_as_is(_plain(ip))
 
 
 async def resolve(host: str, port: int) -> list[IPAddress]:

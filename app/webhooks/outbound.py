@@ -7,6 +7,7 @@ Host header and TLS server name, so certificates are still verified against the 
 
 from __future__ import annotations
 
+import asyncio
 import email.utils
 import time
 from dataclasses import dataclass, field
@@ -14,6 +15,7 @@ from datetime import UTC, datetime
 
 import httpx
 
+from app.core.text import is_ascii_digits
 from app.webhooks.guard import AllowEntry, IPAddress, permitted_addresses
 
 MAX_REDIRECTS = 5
@@ -33,7 +35,11 @@ class OutboundRequest:
     url: str
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes | None = None
+    # The whole exchange (every hop's resolution, connection, request and response excerpt).
     timeout_s: float = 10.0
+    # Lower-case names of headers that carry credentials (every header the step set, and the
+    # signature): sent to the request's own origin only, dropped on a redirect to another.
+    credential_headers: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +133,27 @@ async def _send_to_first_reachable(
     raise last_error
 
 
+async def _destination(url: httpx.URL, allowlist: list[AllowEntry]) -> list[IPAddress]:
+    host, port = _target(url)
+    return await permitted_addresses(host, port, allowlist)
+
+
+async def check_destination(request: OutboundRequest, *, allowlist: list[AllowEntry]) -> None:
+    """The address guard of a request's first hop, without sending anything (the dry run):
+    the same URL rules, resolution check and time bound `send` applies."""
+    try:
+        parsed = httpx.URL(request.url)
+    except httpx.InvalidURL as exc:
+        raise WebhookRequestError(f"invalid URL: {exc}") from exc
+    try:
+        async with asyncio.timeout(request.timeout_s):
+            await _destination(parsed, allowlist)
+    except TimeoutError as exc:
+        raise httpx.TimeoutException(
+            f"the request did not complete within timeout_s = {request.timeout_s:g} s"
+        ) from exc
+
+
 def _next_hop(
     status: int, method: str, body: bytes | None, headers: dict[str, str]
 ) -> tuple[str, bytes | None, dict[str, str]]:
@@ -139,9 +166,26 @@ def _next_hop(
     return method, body, headers
 
 
+# Dropped on a redirect to another origin whatever the step says.
+ALWAYS_CREDENTIALS = frozenset({"authorization", "proxy-authorization", "cookie"})
+
+
 async def send(request: OutboundRequest, *, allowlist: list[AllowEntry]) -> OutboundResponse:
-    """Send, following redirects by hand; raises AddressRefused, ResolutionFailed,
-    WebhookRequestError or httpx.TransportError."""
+    """Send, following redirects by hand, all of it within request.timeout_s; raises
+    AddressRefused, ResolutionFailed, WebhookRequestError or httpx.TransportError (a
+    httpx.TimeoutException when the whole exchange took too long)."""
+    try:
+        async with asyncio.timeout(request.timeout_s):
+            return await _send(request, allowlist=allowlist)
+    except TimeoutError as exc:
+        # Per-read timeouts alone let a receiver that drips a byte at a time hold the step for
+        # as long as it likes; this bounds the exchange as a whole.
+        raise httpx.TimeoutException(
+            f"the request did not complete within timeout_s = {request.timeout_s:g} s"
+        ) from exc
+
+
+async def _send(request: OutboundRequest, *, allowlist: list[AllowEntry]) -> OutboundResponse:
     try:
         url = httpx.URL(request.url)
     except httpx.InvalidURL as exc:
@@ -149,8 +193,7 @@ async def send(request: OutboundRequest, *, allowlist: list[AllowEntry]) -> Outb
     method, body, headers = request.method.upper(), request.body, dict(request.headers)
     timeout = httpx.Timeout(request.timeout_s)
     for hop in range(MAX_REDIRECTS + 1):
-        host, port = _target(url)
-        addresses = await permitted_addresses(host, port, allowlist)
+        addresses = await _destination(url, allowlist)
         status, response_headers, excerpt, address = await _send_to_first_reachable(
             addresses, http_timeout=timeout, method=method, url=url, headers=headers, body=body
         )
@@ -170,7 +213,8 @@ async def send(request: OutboundRequest, *, allowlist: list[AllowEntry]) -> Outb
             raise WebhookRequestError(f"invalid redirect Location {location!r}") from exc
         if (next_url.scheme, next_url.host, next_url.port) != (url.scheme, url.host, url.port):
             # Credentials meant for one origin must not follow a redirect to another.
-            headers = {k: v for k, v in headers.items() if k.lower() != "authorization"}
+            dropped = ALWAYS_CREDENTIALS | request.credential_headers
+            headers = {k: v for k, v in headers.items() if k.lower() not in dropped}
         method, body, headers = _next_hop(status, method, body, headers)
         url = next_url
     raise WebhookRequestError(f"more than {MAX_REDIRECTS} redirects")
@@ -181,7 +225,7 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
     if value is None:
         return None
     value = value.strip()
-    if value.isdigit():
+    if is_ascii_digits(value):
         return min(float(value), MAX_RETRY_AFTER_S)
     try:
         when = email.utils.parsedate_to_datetime(value)

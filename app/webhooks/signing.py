@@ -11,6 +11,8 @@ import hashlib
 import hmac
 import time
 
+from app.core.text import is_ascii_digits
+
 SIGNATURE_HEADER = "X-Crmflow-Signature"
 TIMESTAMP_HEADER = "X-Crmflow-Timestamp"
 DELIVERY_HEADER = "X-Crmflow-Delivery"
@@ -40,7 +42,7 @@ def signature_matches(secret: str, timestamp: str, body: bytes, signature: str) 
 
 def is_fresh(timestamp: str, *, tolerance_s: int, now: float | None = None) -> bool:
     """The timestamp is an integer within tolerance_s of now (either side, for clock skew)."""
-    if not timestamp.isdigit() or len(timestamp) > 12:
+    if not is_ascii_digits(timestamp) or len(timestamp) > 12:
         return False
     current = time.time() if now is None else now
     return abs(current - int(timestamp)) <= tolerance_s

@@ -9,6 +9,7 @@ the dispatch sweep enqueues them.
 from __future__ import annotations
 
 import asyncio
+import time
 from uuid import UUID
 
 import structlog
@@ -21,6 +22,9 @@ MAX_BATCH = 100
 # How long the first id of a batch waits for company: small next to the event→completed target
 # (250 ms), long enough that a busy API pays one queue job per handful of events (bench.py).
 LINGER_S = 0.01
+# While the queue (or the database under it) is down every flush fails: say so once in a while,
+# with the count, not once per request.
+WARN_EVERY_S = 30.0
 
 
 class EventDispatcher:
@@ -29,6 +33,8 @@ class EventDispatcher:
         self._max_batch = max_batch
         self._linger_s = linger_s
         self._flusher: asyncio.Task[None] | None = None
+        self._unreported = 0
+        self._last_warning = float("-inf")
 
     async def __call__(self, event_ids: list[UUID]) -> None:
         self._buffer.extend(event_ids)
@@ -45,8 +51,19 @@ class EventDispatcher:
             del self._buffer[: self._max_batch]
             try:
                 await enqueue_events(batch)
-            except Exception:
-                log.exception("worker.dispatch_failed", events=len(batch))
+            except Exception as exc:
+                # The events stay undispatched in the outbox: the dispatch sweep enqueues them.
+                self._unreported += len(batch)
+                now = time.monotonic()
+                if now - self._last_warning >= WARN_EVERY_S:
+                    log.warning(
+                        "worker.dispatch_failed",
+                        events=self._unreported,
+                        error=repr(exc),
+                        next_report_in_s=WARN_EVERY_S,
+                    )
+                    self._last_warning = now
+                    self._unreported = 0
 
     async def close(self) -> None:
         if self._flusher is not None and not self._flusher.done():

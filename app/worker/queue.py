@@ -54,8 +54,14 @@ def queue_url(settings: Settings | None = None) -> str:
 def build_queue(url: str | None = None, *, name: str = DEFAULT_QUEUE_NAME) -> Queue:
     """A SAQ queue for url (redis://… or postgres…), not yet connected."""
     url = url or queue_url()
-    if url.startswith(("redis://", "rediss://", "unix://")):
+    if url.startswith(("redis://", "rediss://")):
         return Queue.from_url(url, name=name)
+    if url.startswith("unix://"):
+        # Redis on a unix socket: redis-py reads unix:// URLs, SAQ's from_url does not.
+        from redis.asyncio import Redis
+        from saq.queue.redis import RedisQueue
+
+        return RedisQueue(Redis.from_url(url), name=name)
     return PostgresQueue(
         pool=_queue_pool(psycopg_url(url)),
         name=name,

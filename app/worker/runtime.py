@@ -19,20 +19,27 @@ from saq import Queue, Worker
 from saq.types import PartialTimersDict
 
 from app.core.config import Settings, get_settings
-from app.core.db import pool_options
+from app.core.db import database_lost, is_database_unavailable, pool_options
+from app.core.metrics import refresh_queue_gauges, serve_metrics
 from app.core.uow import set_event_dispatcher
 from app.engine.locks import LOCKS
 from app.worker.dispatch import EventDispatcher
 from app.worker.enqueue import set_queue
 from app.worker.queue import DEFAULT_QUEUE_NAME, build_queue, is_redis
-from app.worker.registry import FUNCTIONS, cron_jobs
+from app.worker.registry import FUNCTIONS, sweeps
+from app.worker.sweeps import Sweeper
 
 log = structlog.get_logger("crmflow.worker")
 
 # SAQ logs every enqueue/dequeue at INFO; our hooks log each job once, with its duration.
 logging.getLogger("saq").setLevel(logging.WARNING)
+# During a database outage both pools log every reconnection attempt (dozens a second); the
+# outage is logged once by app.core.db.database_lost and the sweeper, and they recover alone.
+logging.getLogger("psycopg.pool").setLevel(logging.ERROR)
+logging.getLogger("asyncpg.pool").setLevel(logging.ERROR)
 
 _current: WorkerRuntime | None = None
+GAUGE_REFRESH_S = 5.0
 # SAQ's own sweep of stuck jobs (a dead worker's, past its heartbeat): every 10 s, not 60.
 _TIMERS: PartialTimersDict = {"schedule": 1, "worker_info": 10, "sweep": 10, "abort": 1}
 
@@ -42,7 +49,7 @@ async def _before_process(ctx: dict[str, Any]) -> None:
     job = ctx.get("job")
     ctx["started_at"] = time.perf_counter()
     if job is not None:
-        structlog.contextvars.bind_contextvars(job_key=job.key, job_function=job.function)
+        structlog.contextvars.bind_contextvars(job_id=job.key, job_function=job.function)
 
 
 async def _after_process(ctx: dict[str, Any]) -> None:
@@ -51,7 +58,13 @@ async def _after_process(ctx: dict[str, Any]) -> None:
     duration_ms = None if started is None else round((time.perf_counter() - started) * 1000, 1)
     status = getattr(getattr(job, "status", None), "value", None)
     exception = ctx.get("exception")
-    logger = log.warning if exception is not None else log.info
+    # A job's own lines say what it did (execution completed, email sent): its end is DEBUG.
+    logger = log.warning if exception is not None else log.debug
+    if exception is not None and is_database_unavailable(exception):
+        # SAQ retries the job. The outage is logged once (and stale pooled connections are
+        # replaced) by database_lost, not once per job that met it.
+        database_lost(exception)
+        logger = log.debug
     logger(
         "worker.job_done",
         status=status,
@@ -60,6 +73,37 @@ async def _after_process(ctx: dict[str, Any]) -> None:
         error=None if exception is None else repr(exception),
     )
     structlog.contextvars.clear_contextvars()
+
+
+class _Worker(Worker[Any]):
+    """SAQ's worker, stopping quietly when idle.
+
+    SAQ's stop() waits up to the grace period for every task it owns — its idle dequeue waits
+    and its upkeep timers (which sleep up to 10 s) included — and then warns that "some tasks did
+    not finish". Here stop() first waits for the jobs in flight only; once none is left, the
+    remaining tasks are idle loops and are cancelled at once. A job still running after the grace
+    period is handed back by SAQ as before (with its warning: then it means something).
+    """
+
+    async def stop(self) -> None:
+        self.event.set()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + (self._shutdown_grace_period_s or 0)
+        # SAQ offers no event for "no job in flight": poll its bookkeeping briefly.
+        while self.job_task_contexts and loop.time() < deadline:  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
+        if not self.job_task_contexts:
+            idle = list(self.tasks)
+            for task in idle:
+                task.cancel()
+            await asyncio.gather(*idle, return_exceptions=True)
+            # All done: nothing left for SAQ's stop() to wait for.
+            self.tasks.difference_update(idle)
+        else:
+            # The grace period is spent: SAQ hands back what still runs now, rather than
+            # granting a second grace period of its own.
+            self._shutdown_grace_period_s = 0
+        await super().stop()
 
 
 class WorkerRuntime:
@@ -78,13 +122,13 @@ class WorkerRuntime:
         self.embedded = embedded
         self.dispatcher = EventDispatcher()
         self.worker: Worker[Any] | None = None
+        self.sweeper: Sweeper | None = None
         self._task: asyncio.Task[None] | None = None
 
     def make_worker(self) -> Worker[Any]:
-        worker: Worker[Any] = Worker(
+        worker: Worker[Any] = _Worker(
             self.queue,
             functions=FUNCTIONS,
-            cron_jobs=cron_jobs(self.settings),
             concurrency=self.settings.worker_concurrency,
             before_process=_before_process,
             after_process=_after_process,
@@ -113,8 +157,16 @@ class WorkerRuntime:
     def start_worker(self) -> None:
         self.worker = self.make_worker()
         self._task = asyncio.create_task(self.worker.start(), name="saq-worker")
+        self.start_sweeper()
+
+    def start_sweeper(self) -> None:
+        self.sweeper = Sweeper(sweeps(self.settings), queue_name=self.queue.name)
+        self.sweeper.start()
 
     async def stop_worker(self) -> None:
+        if self.sweeper is not None:
+            await self.sweeper.stop()
+            self.sweeper = None
         if self.worker is not None:
             await self.worker.stop()
         if self._task is not None:
@@ -176,21 +228,75 @@ async def worker_lifespan(app: Litestar) -> AsyncIterator[None]:
         await runtime.stop()
 
 
+async def _refresh_gauges_forever(queue: Queue) -> None:
+    """The standalone worker's queue gauges (its metrics server is a thread and cannot await)."""
+    while True:
+        await refresh_queue_gauges(queue)
+        await asyncio.sleep(GAUGE_REFRESH_S)
+
+
+async def _wait_for_database(engine: Any, settings: Settings) -> None:
+    """Open the pool, waiting (not exiting) while the database is unreachable: a worker started
+    or restarted during an outage works as soon as the database is back."""
+    waiting = False
+    while True:
+        try:
+            await engine.start_connection_pool(**pool_options(settings))
+            break
+        except Exception as exc:
+            if not is_database_unavailable(exc):
+                raise
+            if not waiting:
+                log.warning("worker.waiting_for_database", error=repr(exc))
+                waiting = True
+            await asyncio.sleep(1.0)
+    if waiting:
+        log.info("worker.database_back")
+
+
+def _quiet_about_outages(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    """SAQ's own task for a job fails when the queue's database goes away under it (it cannot
+    record the job's end); the job is retried once the database is back. Such a failure is the
+    outage, logged once by database_lost; anything else goes to asyncio's usual handler."""
+    exception = context.get("exception")
+    if exception is not None and is_database_unavailable(exception):
+        database_lost(exception)
+        return
+    loop.default_exception_handler(context)
+
+
 async def run_standalone(*, queue_name: str = DEFAULT_QUEUE_NAME) -> None:
     """`crmflow worker`: work jobs until SIGTERM/SIGINT, then hand back what is in flight."""
     from app.core.uow import get_engine
 
     settings = get_settings()
     engine = get_engine()
-    await engine.start_connection_pool(**pool_options(settings))
+    await _wait_for_database(engine, settings)
+    asyncio.get_running_loop().set_exception_handler(_quiet_about_outages)
     runtime = WorkerRuntime(build_queue(name=queue_name), settings=settings, embedded=False)
+    gauges: asyncio.Task[None] | None = None
     try:
         await runtime.connect()
         runtime.worker = runtime.make_worker()
-        log.info("worker.started", queue=queue_name, backend=type(runtime.queue).__name__)
+        runtime.start_sweeper()
+        port: int | None = None
+        try:
+            port = serve_metrics(host=settings.host, port=settings.worker_metrics_port)
+        except OSError as exc:
+            # A second worker on the same host with the same port: work anyway, say so.
+            log.warning("worker.metrics_port_unavailable", error=str(exc))
+        gauges = asyncio.create_task(_refresh_gauges_forever(runtime.queue))
+        log.info(
+            "worker.started",
+            queue=queue_name,
+            backend=type(runtime.queue).__name__,
+            metrics_port=port,
+        )
         # SAQ's own signal handlers stop it on SIGTERM/SIGINT; start() returns after stop().
         await runtime.worker.start()
     finally:
+        if gauges is not None:
+            gauges.cancel()
         await runtime.stop()
         await engine.close_connection_pool()
         log.info("worker.stopped", queue=queue_name)

@@ -12,9 +12,12 @@ import re
 from functools import lru_cache
 from typing import Any
 
+import msgspec
 import re2  # type: ignore[import-untyped]
 
 from app.core.errors import FieldError
+from app.core.text import is_ascii_digits, normalize_tag
+from app.workflows.templating import unknown_field_problem
 
 MAX_DEPTH = 8
 MAX_LEAVES = 100
@@ -101,6 +104,8 @@ def _validate_leaf(node: dict[str, Any], path: str) -> list[FieldError]:
                 '(e.g. "client.tags")',
             )
         )
+    elif problem := unknown_field_problem(field.split(".")):
+        errors.append(FieldError(f"{path}.field", problem))
     op = node.get("operator")
     if "operator" not in node:
         errors.append(FieldError(f"{path}.operator", "is required"))
@@ -159,12 +164,38 @@ def validate_conditions(raw: Any, path: str = "$.conditions") -> list[FieldError
 
 
 def normalize_conditions(raw: Any) -> dict[str, Any] | None:
-    """The stored form: None for "always", a bare leaf wrapped as a one-leaf "all"."""
+    """The stored form: None for "always", a bare leaf wrapped as a one-leaf "all", and values
+    compared with client.tags spelled as tags are stored (trimmed, lower-case)."""
     if raw is None or raw == {}:
         return None
     if isinstance(raw, dict) and not any(k in raw for k in _GROUPS):
-        return {"all": [raw]}
-    return dict(raw)
+        return {"all": [_normalize_tag_values(raw)]}
+    normalized = _normalize_tag_values(raw)
+    return dict(normalized) if isinstance(normalized, dict) else None
+
+
+def _tag_value(value: Any) -> Any:
+    if isinstance(value, str):
+        return normalize_tag(value)
+    if isinstance(value, list):
+        return [normalize_tag(v) if isinstance(v, str) else v for v in value]
+    return value
+
+
+def _normalize_tag_values(node: Any) -> Any:
+    """A copy of a validated tree (depth <= MAX_DEPTH, so recursion is bounded)."""
+    if not isinstance(node, dict):
+        return node
+    groups = [k for k in _GROUPS if k in node]
+    if groups:
+        child = node[groups[0]]
+        if isinstance(child, list):
+            return {groups[0]: [_normalize_tag_values(c) for c in child]}
+        return {groups[0]: _normalize_tag_values(child)}
+    # A regex is the author's own: lower-casing it would change what `\D` or `[A-Z]` mean.
+    if node.get("field") == "client.tags" and node.get("operator") != "matches" and "value" in node:
+        return {**node, "value": _tag_value(node["value"])}
+    return dict(node)
 
 
 def resolve(path: str, variables: dict[str, Any]) -> Any:
@@ -173,7 +204,7 @@ def resolve(path: str, variables: dict[str, Any]) -> Any:
     for part in path.split("."):
         if isinstance(current, dict) and part in current:
             current = current[part]
-        elif isinstance(current, list) and part.isdigit() and int(part) < len(current):
+        elif isinstance(current, list) and is_ascii_digits(part) and int(part) < len(current):
             current = current[int(part)]
         else:
             return _MISSING
@@ -274,9 +305,88 @@ def evaluate(conditions: dict[str, Any] | None, variables: dict[str, Any]) -> bo
     return _leaf(conditions, variables)
 
 
+# How much of a value a "why not" answer keeps: enough to recognise it, never a whole document.
+_SEEN_MAX_CHARS = 200
+
+
+def _seen(raw: Any) -> Any:
+    """The value a comparison saw, as JSON, shortened when large (a preview string then)."""
+    if raw is _MISSING:
+        return None
+    if raw is None or isinstance(raw, (bool, int, float)):
+        return raw
+    if isinstance(raw, str):
+        return raw if len(raw) <= _SEEN_MAX_CHARS else raw[:_SEEN_MAX_CHARS] + "…"
+    text = msgspec.json.encode(raw).decode()
+    if len(text) <= _SEEN_MAX_CHARS:
+        return raw
+    return text[:_SEEN_MAX_CHARS] + "…"
+
+
+def first_failure(
+    conditions: dict[str, Any] | None, variables: dict[str, Any], path: str = "$.conditions"
+) -> dict[str, Any] | None:
+    """Why (already validated) conditions do not hold, or None when they do.
+
+    The first comparison that failed: {"path", "field", "operator", "value", "actual",
+    "missing"}; under "any" the first alternative's failure (none held), under "not" the
+    comparison that held (with "negated": true).
+    """
+    if not conditions:
+        return None
+    if "all" in conditions:
+        for i, child in enumerate(conditions["all"]):
+            failure = first_failure(child, variables, f"{path}.all[{i}]")
+            if failure is not None:
+                return failure
+        return None
+    if "any" in conditions:
+        children = conditions["any"]
+        if any(evaluate(child, variables) for child in children):
+            return None
+        failure = first_failure(children[0], variables, f"{path}.any[0]")
+        if failure is not None:
+            failure["alternatives"] = len(children)
+        return failure
+    if "not" in conditions:
+        inner = conditions["not"]
+        if not evaluate(inner, variables):
+            return None
+        held = _first_leaf(inner, f"{path}.not")
+        return {**_leaf_report(held[0], held[1], variables), "negated": True}
+    if _leaf(conditions, variables):
+        return None
+    return _leaf_report(conditions, path, variables)
+
+
+def _first_leaf(node: dict[str, Any], path: str) -> tuple[dict[str, Any], str]:
+    """The first comparison in a tree (depth is bounded by validation)."""
+    for key in ("all", "any"):
+        if key in node:
+            return _first_leaf(node[key][0], f"{path}.{key}[0]")
+    if "not" in node:
+        return _first_leaf(node["not"], f"{path}.not")
+    return node, path
+
+
+def _leaf_report(node: dict[str, Any], path: str, variables: dict[str, Any]) -> dict[str, Any]:
+    actual = resolve(node["field"], variables)
+    report: dict[str, Any] = {
+        "path": path,
+        "field": node["field"],
+        "operator": node["operator"],
+        "actual": _seen(actual),
+        "missing": actual is _MISSING,
+    }
+    if "value" in node:
+        report["value"] = _seen(node["value"])
+    return report
+
+
 __all__ = [
     "OPERATORS",
     "evaluate",
+    "first_failure",
     "normalize_conditions",
     "resolve",
     "validate_conditions",

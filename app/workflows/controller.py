@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -10,31 +9,27 @@ from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_202_ACCEPTED
 
-from app.core.auth import Principal, admin_only
+from app.core.auth import admin_only
 from app.core.errors import error_responses, problem
-from app.core.pagination import DEFAULT_LIMIT, MAX_LIMIT
-from app.core.uow import unit_of_work
-from app.workflows import service
+from app.core.listing import AuthRequest, CreatedAfter, CreatedBefore, Cursor, Limit
+from app.core.pagination import DEFAULT_LIMIT
+from app.workflows import service, transfer, versions
 from app.workflows.dryrun import dry_run
+from app.workflows.library import TemplateList, list_templates
 from app.workflows.schemas import (
     DryRunRequest,
     DryRunResult,
     ManualTrigger,
     TriggerAccepted,
-    WorkflowCreate,
     WorkflowOut,
     WorkflowPage,
     WorkflowSort,
     WorkflowUpdate,
 )
+from app.workflows.transfer import ImportResult, WorkflowExport
+from app.workflows.versions import VersionDiff, VersionList, VersionOut
 from tables.enums import TriggerType
 
-Cursor = Annotated[
-    str | None,
-    QueryParameter(description="`next_cursor` of the previous page", max_length=1000),
-]
-Limit = Annotated[int, QueryParameter(ge=1, le=MAX_LIMIT, description="Page size")]
-AuthRequest = Request[Principal, Any, Any]
 TriggerTypeParam = TriggerType | None
 
 
@@ -55,13 +50,12 @@ class WorkflowController(Controller):
         responses=error_responses(403),
     )
     async def create_workflow(
-        self, request: AuthRequest, data: JSONBody[WorkflowCreate]
+        self, request: AuthRequest, data: JSONBody[dict[str, Any]]
     ) -> WorkflowOut:
+        # The body's schema is the typed language (app/workflows/language.py); it is read here
+        # as JSON so that one 422 can list every problem in it.
         p = request.user
-        async with unit_of_work():
-            return await service.create_workflow(
-                tenant_id=p.tenant_id, actor_id=p.user_id, data=data
-            )
+        return await service.create_from_body(tenant_id=p.tenant_id, actor_id=p.user_id, raw=data)
 
     @get("/", summary="List workflows (filters, sort, cursor pages)", responses=error_responses())
     async def list_workflows(
@@ -72,8 +66,8 @@ class WorkflowController(Controller):
         q: Annotated[
             str | None, QueryParameter(description="Search in the name", max_length=200)
         ] = None,
-        created_after: Annotated[datetime | None, QueryParameter()] = None,
-        created_before: Annotated[datetime | None, QueryParameter()] = None,
+        created_after: CreatedAfter = None,
+        created_before: CreatedBefore = None,
         sort: Annotated[WorkflowSort, QueryParameter()] = WorkflowSort.CREATED_AT_DESC,
         cursor: Cursor = None,
         limit: Limit = DEFAULT_LIMIT,
@@ -101,12 +95,12 @@ class WorkflowController(Controller):
         responses=error_responses(403, 404),
     )
     async def update_workflow(
-        self, request: AuthRequest, workflow_id: FromPath[UUID], data: JSONBody[WorkflowUpdate]
+        self, request: AuthRequest, workflow_id: FromPath[UUID], data: JSONBody[dict[str, Any]]
     ) -> WorkflowOut:
-        async with unit_of_work():
-            return await service.update_workflow(
-                tenant_id=request.user.tenant_id, workflow_id=workflow_id, data=data
-            )
+        body = service.read_body(data, WorkflowUpdate)
+        return await service.update_workflow(
+            tenant_id=request.user.tenant_id, workflow_id=workflow_id, data=body
+        )
 
     @delete(
         "/{workflow_id:uuid}",
@@ -115,8 +109,7 @@ class WorkflowController(Controller):
         responses=error_responses(403, 404),
     )
     async def delete_workflow(self, request: AuthRequest, workflow_id: FromPath[UUID]) -> None:
-        async with unit_of_work():
-            await service.delete_workflow(tenant_id=request.user.tenant_id, workflow_id=workflow_id)
+        await service.delete_workflow(tenant_id=request.user.tenant_id, workflow_id=workflow_id)
 
     @post(
         "/{workflow_id:uuid}/activate",
@@ -126,10 +119,9 @@ class WorkflowController(Controller):
         responses=error_responses(403, 404),
     )
     async def activate(self, request: AuthRequest, workflow_id: FromPath[UUID]) -> WorkflowOut:
-        async with unit_of_work():
-            return await service.set_active(
-                tenant_id=request.user.tenant_id, workflow_id=workflow_id, active=True
-            )
+        return await service.set_active(
+            tenant_id=request.user.tenant_id, workflow_id=workflow_id, active=True
+        )
 
     @post(
         "/{workflow_id:uuid}/deactivate",
@@ -139,10 +131,96 @@ class WorkflowController(Controller):
         responses=error_responses(403, 404),
     )
     async def deactivate(self, request: AuthRequest, workflow_id: FromPath[UUID]) -> WorkflowOut:
-        async with unit_of_work():
-            return await service.set_active(
-                tenant_id=request.user.tenant_id, workflow_id=workflow_id, active=False
-            )
+        return await service.set_active(
+            tenant_id=request.user.tenant_id, workflow_id=workflow_id, active=False
+        )
+
+    @get(
+        "/{workflow_id:uuid}/versions",
+        summary="Every definition version of a workflow, newest first",
+        responses=error_responses(404),
+    )
+    async def list_versions(self, request: AuthRequest, workflow_id: FromPath[UUID]) -> VersionList:
+        return await versions.list_versions(
+            tenant_id=request.user.tenant_id, workflow_id=workflow_id
+        )
+
+    @get(
+        "/{workflow_id:uuid}/versions/{version:int}",
+        summary="One definition version",
+        responses=error_responses(404),
+    )
+    async def get_version(
+        self, request: AuthRequest, workflow_id: FromPath[UUID], version: FromPath[int]
+    ) -> VersionOut:
+        return await versions.get_version(
+            tenant_id=request.user.tenant_id, workflow_id=workflow_id, version=version
+        )
+
+    @get(
+        "/{workflow_id:uuid}/versions/diff",
+        summary="What changed between two versions (by JSON path)",
+        responses=error_responses(404),
+    )
+    async def diff_versions(
+        self,
+        request: AuthRequest,
+        workflow_id: FromPath[UUID],
+        from_version: Annotated[int, QueryParameter(name="from", ge=1, le=2**31 - 1)],
+        to_version: Annotated[int, QueryParameter(name="to", ge=1, le=2**31 - 1)],
+    ) -> VersionDiff:
+        return await versions.diff_versions(
+            tenant_id=request.user.tenant_id,
+            workflow_id=workflow_id,
+            from_version=from_version,
+            to_version=to_version,
+        )
+
+    @post(
+        "/{workflow_id:uuid}/versions/{version:int}/restore",
+        summary="Make an earlier version's definition current again (as a new version)",
+        guards=[admin_only],
+        status_code=200,
+        responses=error_responses(403, 404, 409),
+    )
+    async def restore_version(
+        self, request: AuthRequest, workflow_id: FromPath[UUID], version: FromPath[int]
+    ) -> WorkflowOut:
+        p = request.user
+        row = await versions.restore_version(
+            tenant_id=p.tenant_id, workflow_id=workflow_id, version=version, actor_id=p.user_id
+        )
+        return service.to_out(row)
+
+    @get(
+        "/export",
+        summary="Export workflows as JSON (all, or those in `id`); secrets are left out",
+        responses=error_responses(),
+    )
+    async def export_workflows(
+        self,
+        request: AuthRequest,
+        ids: Annotated[list[UUID] | None, QueryParameter(name="id", max_items=200)] = None,
+    ) -> WorkflowExport:
+        return await transfer.export_workflows(tenant_id=request.user.tenant_id, ids=ids)
+
+    @post(
+        "/import",
+        summary="Import an export into this tenant: new ids, users mapped by email, inactive",
+        description=(
+            "Every workflow is checked like a save and every problem of every workflow is "
+            "reported at once (paths under `$.workflows[i]`); nothing is created unless all are "
+            "valid. WEBHOOK secrets are not in an export: set them again."
+        ),
+        guards=[admin_only],
+        status_code=201,
+        responses=error_responses(403),
+    )
+    async def import_workflows(
+        self, request: AuthRequest, data: JSONBody[dict[str, Any]]
+    ) -> ImportResult:
+        p = request.user
+        return await transfer.import_workflows(tenant_id=p.tenant_id, actor_id=p.user_id, raw=data)
 
     @post(
         "/{workflow_id:uuid}/test",
@@ -166,10 +244,26 @@ class WorkflowController(Controller):
         self, request: AuthRequest, workflow_id: FromPath[UUID], data: JSONBody[ManualTrigger]
     ) -> TriggerAccepted:
         p = request.user
-        async with unit_of_work():
-            return await service.trigger_manual(
-                tenant_id=p.tenant_id, workflow_id=workflow_id, actor_id=p.user_id, data=data
-            )
+        return await service.trigger_manual(
+            tenant_id=p.tenant_id, workflow_id=workflow_id, actor_id=p.user_id, data=data
+        )
 
 
-__all__ = ["WorkflowController"]
+class WorkflowTemplateController(Controller):
+    path = "/workflow-templates"
+    tags = ["workflows"]
+
+    @get(
+        "/",
+        summary="Workflow templates: the shipped CRM workflows and the tenant's own",
+        description=(
+            'Instantiate one with POST /workflows {"from_template": <key>}; mark one of your '
+            "workflows as a template with is_template: true."
+        ),
+        responses=error_responses(),
+    )
+    async def list_templates(self, request: AuthRequest) -> TemplateList:
+        return await list_templates(tenant_id=request.user.tenant_id)
+
+
+__all__ = ["WorkflowController", "WorkflowTemplateController"]

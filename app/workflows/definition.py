@@ -7,14 +7,17 @@ parses the definition an execution recorded and hands each step's `config` struc
 from __future__ import annotations
 
 import re
+import types
+import typing
 from datetime import datetime
-from typing import Annotated, Any, Literal, TypeAlias
+from typing import Annotated, Any, Literal, TypeAlias, TypeVar, get_type_hints
 from uuid import UUID
 
 import msgspec
 
 from app.core.errors import FieldError, UnprocessableError
-from app.workflows.templating import render_value, template_errors
+from app.emails.addresses import recipient_problem
+from app.workflows.templating import TemplateError, render_value, template_errors
 
 MAX_ACTIONS = 50
 MAX_TEMPLATE_CHARS = 20_000
@@ -212,6 +215,59 @@ def msgspec_field_error(exc: msgspec.ValidationError, prefix: str) -> FieldError
     return FieldError(prefix + sub, message)
 
 
+def _struct_type(hint: Any) -> type[msgspec.Struct] | None:
+    """The Struct a field's type names (through Annotated and `| None`), if any."""
+    while typing.get_origin(hint) is Annotated:
+        hint = typing.get_args(hint)[0]
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        members = [a for a in typing.get_args(hint) if a is not type(None)]
+        hint = members[0] if len(members) == 1 else None
+    if isinstance(hint, type) and issubclass(hint, msgspec.Struct):
+        return hint
+    return None
+
+
+def _wants_int(hint: Any) -> bool:
+    while typing.get_origin(hint) is Annotated:
+        hint = typing.get_args(hint)[0]
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        return int in typing.get_args(hint) and float not in typing.get_args(hint)
+    return hint is int
+
+
+def convert_all(raw: Any, kind: Any, path: str) -> tuple[Any, list[FieldError]]:
+    """msgspec.convert, but a Struct reports every bad field (msgspec stops at the first), and
+    an integer written as 2.0 is the integer 2 (JSON Schema's "integer" allows it)."""
+    if isinstance(raw, float) and raw.is_integer() and _wants_int(kind):
+        raw = int(raw)
+    try:
+        return msgspec.convert(raw, kind), []
+    except msgspec.ValidationError as first:
+        struct = _struct_type(kind)
+        if struct is None or not isinstance(raw, dict):
+            return None, [msgspec_field_error(first, path)]
+        hints = get_type_hints(struct, include_extras=True)
+        fields = {f.encode_name: f for f in msgspec.structs.fields(struct)}
+        errors = [
+            FieldError(f"{path}.{key}", "is not a known field") for key in raw if key not in fields
+        ]
+        values: dict[str, Any] = {}
+        for name, field in fields.items():
+            if name not in raw:
+                if field.required:
+                    errors.append(FieldError(f"{path}.{name}", "is required"))
+                continue
+            value, errs = convert_all(raw[name], hints[field.name], f"{path}.{name}")
+            errors += errs
+            values[name] = msgspec.to_builtins(value)
+        if errors:
+            return None, errors
+        try:
+            return msgspec.convert(values, struct), []
+        except msgspec.ValidationError as exc:
+            return None, [msgspec_field_error(exc, path)]
+
+
 def _template_field_errors(value: Any, path: str) -> list[FieldError]:
     if isinstance(value, str):
         return [FieldError(path, msg) for msg in template_errors(value)]
@@ -252,6 +308,11 @@ def _semantic_errors(kind: str, config: _Config, path: str) -> list[FieldError]:
         problem = _datetime_problem(config.until)
         if problem:
             errors.append(FieldError(f"{path}.until", problem))
+    if isinstance(config, SendEmailConfig) and "{" not in config.to:
+        # A literal recipient is checked now; a templated one when the step renders it.
+        problem = recipient_problem(config.to)
+        if problem:
+            errors.append(FieldError(f"{path}.to", f"is not exactly one email address: {problem}"))
     if (
         isinstance(config, WebhookConfig)
         and "{" not in config.url
@@ -274,16 +335,12 @@ def validate_action(raw: Any, path: str) -> tuple[Action | None, list[FieldError
     if "config" not in raw:
         errors.append(FieldError(f"{path}.config", "is required"))
     else:
-        try:
-            config = msgspec.convert(raw["config"], CONFIG_TYPES[kind])
-        except msgspec.ValidationError as exc:
-            errors.append(msgspec_field_error(exc, f"{path}.config"))
+        config, config_errors = convert_all(raw["config"], CONFIG_TYPES[kind], f"{path}.config")
+        errors += config_errors
     retry = RetryPolicy()
-    if raw.get("retry") is not None:
-        try:
-            retry = msgspec.convert(raw["retry"], RetryPolicy)
-        except msgspec.ValidationError as exc:
-            errors.append(msgspec_field_error(exc, f"{path}.retry"))
+    if "retry" in raw:
+        retry, retry_errors = convert_all(raw["retry"], RetryPolicy, f"{path}.retry")
+        errors += retry_errors
     on_error = raw.get("on_error", "stop")
     if on_error not in ("stop", "continue"):
         errors.append(FieldError(f"{path}.on_error", 'must be "stop" or "continue"'))
@@ -331,14 +388,33 @@ def load_actions(stored: list[Any]) -> list[Action]:
     return msgspec.convert(stored, list[Action])
 
 
+_FIELDS_OF: dict[type[_Config], tuple[str, ...]] = {
+    CONFIG_TYPES[kind]: tuple(name.rstrip("*") for name in names)
+    for kind, names in TEMPLATE_FIELDS.items()
+}
+ConfigT = TypeVar("ConfigT", bound=msgspec.Struct)
+
+
+def render_fields(config: ConfigT, variables: dict[str, Any]) -> ConfigT:
+    """The same config with every template field rendered; TemplateError.field names the field.
+    CPU work: the engine and the dry run call it through templating.off_loop."""
+    changes: dict[str, Any] = {}
+    for field in _FIELDS_OF[type(config)]:  # type: ignore[index]
+        value = getattr(config, field)
+        if value is None:
+            continue
+        try:
+            changes[field] = render_value(value, variables)
+        except TemplateError as exc:
+            exc.field = field
+            raise
+    return msgspec.structs.replace(config, **changes)
+
+
 def render_config(action: Action, variables: dict[str, Any]) -> dict[str, Any]:
     """The step's config as JSON with every template field rendered; raises TemplateError."""
-    config: dict[str, Any] = msgspec.to_builtins(action.config)
-    for name in TEMPLATE_FIELDS[action_type(action)]:
-        field = name.rstrip("*")
-        if config.get(field) is not None:
-            config[field] = render_value(config[field], variables)
-    return config
+    rendered: dict[str, Any] = msgspec.to_builtins(render_fields(action.config, variables))
+    return rendered
 
 
 def action_type(action: Action) -> str:
@@ -372,5 +448,6 @@ __all__ = [
     "load_actions",
     "parse_actions",
     "render_config",
+    "render_fields",
     "validate_actions",
 ]

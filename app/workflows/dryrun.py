@@ -6,15 +6,22 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
+import msgspec
+
 from app.core.errors import FieldError, UnprocessableError
 from app.workflows.conditions import evaluate
-from app.workflows.definition import action_type, load_actions, render_config
+from app.workflows.credentials import redact_config
+from app.workflows.definition import action_type, load_actions
 from app.workflows.schemas import DryRunAction, DryRunRequest, DryRunResult
 from app.workflows.service import get_workflow_row
-from app.workflows.templating import TemplateError, build_variables
+from app.workflows.templating import rendering_for_a_dry_run
 from app.workflows.triggers import trigger_matches
-from app.workflows.validation import depth_errors, redact_actions
+from app.workflows.validation import depth_errors
+from app.workflows.variables import build_variables, event_variables, workflow_variables
 from tables.enums import ClientStatus, TriggerType
+
+# The execution id a dry run's steps see (webhook-id, idempotency keys): no execution exists.
+DRY_RUN_EXECUTION = UUID(int=0)
 
 
 def _other_status(status: str | None) -> str:
@@ -86,31 +93,26 @@ async def dry_run(*, tenant_id: UUID, workflow_id: UUID, data: DryRunRequest) ->
         payload=payload,
         workflow_id=workflow_id,
     )
-    event = {
-        "id": None,
-        "type": event_type,
-        "payload": payload,
-        "depth": 0,
-        "created_at": datetime.now(UTC).isoformat(),
-    }
+    # The engine's own builders and checks: a dry run fails exactly where the run would.
+    event = event_variables(
+        event_id=None, event_type=event_type, payload=payload, depth=0, created_at=datetime.now(UTC)
+    )
     variables = build_variables(
         client=client,
         event=event,
-        workflow={
-            "id": str(workflow["id"]),
-            "name": workflow["name"],
-            "version": workflow["version"],
-        },
+        workflow=workflow_variables(
+            workflow_id=workflow["id"], name=workflow["name"], version=workflow["version"]
+        ),
     )
     conditions_matched = evaluate(workflow["conditions"], variables)
-    steps: list[DryRunAction] = []
-    for index, action in enumerate(load_actions(workflow["actions"])):
-        kind = action_type(action)
-        try:
-            rendered = redact_actions([{"config": render_config(action, variables)}])[0]["config"]
-            steps.append(DryRunAction(index=index, type=kind, config=rendered))
-        except TemplateError as exc:
-            steps.append(DryRunAction(index=index, type=kind, config=None, error=exc.message))
+    with rendering_for_a_dry_run():
+        steps = await _dry_run_steps(
+            tenant_id=tenant_id,
+            workflow_id=workflow_id,
+            client_id=data.client_id,
+            actions=workflow["actions"],
+            variables=variables,
+        )
     return DryRunResult(
         workflow_id=workflow_id,
         version=workflow["version"],
@@ -121,3 +123,45 @@ async def dry_run(*, tenant_id: UUID, workflow_id: UUID, data: DryRunRequest) ->
         would_run=matched and conditions_matched,
         actions=steps,
     )
+
+
+async def _dry_run_steps(
+    *,
+    tenant_id: UUID,
+    workflow_id: UUID,
+    client_id: UUID | None,
+    actions: list[Any],
+    variables: dict[str, Any],
+) -> list[DryRunAction]:
+    """Each step's own checks, as the engine runs them before the step's effect."""
+    from app.engine.actions import CHECKS
+    from app.engine.actions.base import ActionError, StepContext
+
+    steps: list[DryRunAction] = []
+    for index, action in enumerate(load_actions(actions)):
+        kind = action_type(action)
+        ctx = StepContext(
+            tenant_id=tenant_id,
+            execution_id=DRY_RUN_EXECUTION,
+            workflow_id=workflow_id,
+            client_id=client_id,
+            event_id=None,
+            step_index=index,
+            attempt=1,
+            depth=0,
+            variables=variables,
+        )
+        checks = CHECKS[kind]
+        try:
+            config = await checks.render(ctx, action.config)
+        except ActionError as exc:
+            steps.append(DryRunAction(index=index, type=kind, config=None, error=exc.message))
+            continue
+        shown = redact_config(msgspec.to_builtins(config))
+        try:
+            await checks.validate(ctx, config)
+        except ActionError as exc:
+            steps.append(DryRunAction(index=index, type=kind, config=shown, error=exc.message))
+            continue
+        steps.append(DryRunAction(index=index, type=kind, config=shown))
+    return steps

@@ -1,7 +1,7 @@
 """Wire types of the workflows API.
 
-Definition fields (trigger_config, conditions, actions) arrive as plain JSON and are checked by
-the service as a whole, so one 422 lists every invalid field with its JSON path.
+Bodies arrive as plain JSON and are checked by the service as a whole, so one 422 lists every
+invalid field with its JSON path; app/workflows/language.py describes them as real schemas.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ class WorkflowCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     conditions: dict[str, Any] | None = None
     actions: list[Any]
     is_active: bool = False
+    is_template: bool = False
 
 
 class WorkflowUpdate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -44,6 +45,7 @@ class WorkflowUpdate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     trigger_config: dict[str, Any] | UnsetType = UNSET
     conditions: dict[str, Any] | UnsetType | None = UNSET
     actions: list[Any] | UnsetType = UNSET
+    is_template: bool | UnsetType = UNSET
 
 
 class WorkflowOut(msgspec.Struct, kw_only=True):

@@ -17,9 +17,13 @@ from msgspec import UNSET
 
 from app.audit.service import record_audit
 from app.core.errors import ConflictError, FieldError, NotFoundError, UnprocessableError
-from app.core.pagination import build_page, decode_cursor
+from app.core.listing import Where, escape_like, keyset_rows, sort_spec
 from app.core.sql import fetch, fetchrow
 from app.events.service import record_event
+from app.workflows.conditions import validate_conditions
+from app.workflows.credentials import redact_actions
+from app.workflows.definition import convert_all, validate_actions
+from app.workflows.needs import missing_client_errors
 from app.workflows.schemas import (
     ManualTrigger,
     TriggerAccepted,
@@ -35,8 +39,8 @@ from app.workflows.validation import (
     depth_errors,
     name_errors,
     protect_webhook_secrets,
-    redact_actions,
 )
+from app.workflows.versions import record_version
 from tables.enums import TriggerType
 
 RESOURCE = "workflow"
@@ -59,20 +63,13 @@ __all__ = [
 ]
 
 
-def _json(value: Any) -> Any:
-    return msgspec.json.decode(value) if isinstance(value, str) else value
-
-
 def _encode(value: Any) -> str:
     return msgspec.json.encode(value).decode()
 
 
 def row_to_dict(row: Mapping[str, Any]) -> dict[str, Any]:
-    """A workflow row with its JSON columns decoded (secrets still encrypted)."""
-    data = dict(row)
-    for key in ("trigger_config", "conditions", "actions"):
-        data[key] = _json(data[key])
-    return data
+    """A workflow row as a dict (jsonb already decoded by the pool's codec; secrets encrypted)."""
+    return dict(row)
 
 
 def to_out(data: Mapping[str, Any]) -> WorkflowOut:
@@ -94,7 +91,8 @@ def to_out(data: Mapping[str, Any]) -> WorkflowOut:
 
 
 def _audit_view(data: Mapping[str, Any]) -> dict[str, Any]:
-    view = {k: data[k] for k in ("name", "description", "is_active", "version", *DEFINITION_FIELDS)}
+    keys = ("name", "description", "is_active", "is_template", "version", *DEFINITION_FIELDS)
+    view = {k: data[k] for k in keys}
     view["actions"] = redact_actions(view["actions"] or [])
     return view
 
@@ -118,6 +116,74 @@ async def get_workflow(*, tenant_id: UUID, workflow_id: UUID) -> WorkflowOut:
     return to_out(await get_workflow_row(tenant_id=tenant_id, workflow_id=workflow_id))
 
 
+def _unique(errors: list[FieldError]) -> list[FieldError]:
+    """Each (path, message) once; a path the body check already named is not named again."""
+    seen: set[tuple[str, str]] = set()
+    out: list[FieldError] = []
+    for error in errors:
+        key = (error["path"], error["message"])
+        if key not in seen:
+            seen.add(key)
+            out.append(error)
+    return out
+
+
+def _definition_errors(raw: dict[str, Any], *, partial: bool) -> list[FieldError]:
+    """What the definition check says of the parts sent (every part when not partial)."""
+    if partial:
+        errors: list[FieldError] = []
+        if raw.get("conditions") is not None:
+            errors += validate_conditions(raw["conditions"])
+        if "actions" in raw:
+            errors += validate_actions(raw["actions"])[1]
+        return errors
+    try:
+        check_definition(
+            trigger_type=raw.get("trigger_type"),
+            trigger_config=raw.get("trigger_config", {}),
+            conditions=raw.get("conditions"),
+            actions=raw.get("actions"),
+        )
+    except UnprocessableError as exc:
+        return list(exc.errors)
+    return []
+
+
+def read_body(raw: Any, kind: type[Any]) -> Any:
+    """The body as `kind` (WorkflowCreate / WorkflowUpdate), or a 422 listing every problem:
+    the body's own fields and the definition's, at once."""
+    if not isinstance(raw, dict):
+        raise UnprocessableError(
+            "The body must be a JSON object.", errors=[FieldError("$", "must be an object")]
+        )
+    data, errors = convert_all(raw, kind, "$")
+    if errors:
+        partial = kind is WorkflowUpdate
+        taken = {e["path"] for e in errors}
+        more = [e for e in _definition_errors(raw, partial=partial) if e["path"] not in taken]
+        raise UnprocessableError("The workflow has invalid fields.", errors=_unique(errors + more))
+    return data
+
+
+async def create_from_body(*, tenant_id: UUID, actor_id: UUID | None, raw: Any) -> WorkflowOut:
+    """POST /workflows: a definition, or {"from_template": key, "name"?, "is_active"?}."""
+    if isinstance(raw, dict) and "from_template" in raw:
+        from app.workflows.language import WorkflowFromTemplate
+        from app.workflows.library import template_definition
+
+        request, errors = convert_all(raw, WorkflowFromTemplate, "$")
+        if errors:
+            raise UnprocessableError("The request has invalid fields.", errors=errors)
+        body = await template_definition(tenant_id=tenant_id, key=request.from_template)
+        body["is_active"] = request.is_active
+        if request.name is not None:
+            body["name"] = request.name
+        raw = body
+    return await create_workflow(
+        tenant_id=tenant_id, actor_id=actor_id, data=read_body(raw, WorkflowCreate)
+    )
+
+
 async def create_workflow(
     *, tenant_id: UUID, actor_id: UUID | None, data: WorkflowCreate
 ) -> WorkflowOut:
@@ -134,7 +200,7 @@ async def create_workflow(
         INSERT INTO workflows (id, tenant, name, description, is_active, is_template,
                                trigger_type, trigger_config, conditions, actions, version,
                                created_by, created_at, updated_at)
-        VALUES ($1, $2, $3, $4, $5, false, $6, $7::jsonb, $8::jsonb, $9::jsonb, 1, $10,
+        VALUES ($1, $2, $3, $4, $5, $11, $6, $7::jsonb, $8::jsonb, $9::jsonb, 1, $10,
                 now(), now())
         RETURNING {COLUMNS}
         """,
@@ -148,9 +214,11 @@ async def create_workflow(
         None if definition.conditions is None else _encode(definition.conditions),
         _encode(definition.actions),
         actor_id,
+        data.is_template,
     )
     assert row is not None
     created = row_to_dict(row)
+    await record_version(workflow=created, actor_id=actor_id)
     await record_audit(
         tenant_id=tenant_id,
         action="workflow.create",
@@ -174,7 +242,7 @@ async def update_workflow(
     if any(k in sent for k in DEFINITION_FIELDS):
         merged = {k: sent.get(k, current[k]) for k in DEFINITION_FIELDS}
         if "actions" not in sent:
-            # Stored secrets come back as "[redacted]", which keeps them (see validation).
+            # Stored secrets and header values come back as "[redacted]", which keeps them.
             merged["actions"] = redact_actions(current["actions"])
         definition = check_definition(
             trigger_type=merged["trigger_type"],
@@ -192,17 +260,21 @@ async def update_workflow(
         new["name"] = sent["name"].strip()
     if "description" in sent:
         new["description"] = sent["description"]
+    if "is_template" in sent:
+        new["is_template"] = sent["is_template"]
     if definition is not None:
         new.update(definition.as_dict())
     changed_definition = any(new[k] != current[k] for k in DEFINITION_FIELDS)
-    if not changed_definition and all(new[k] == current[k] for k in ("name", "description")):
+    plain = ("name", "description", "is_template")
+    if not changed_definition and all(new[k] == current[k] for k in plain):
         return to_out(current)
     version = current["version"] + (1 if changed_definition else 0)
     row = await fetchrow(
         f"""
         UPDATE workflows
         SET name = $3, description = $4, trigger_type = $5, trigger_config = $6::jsonb,
-            conditions = $7::jsonb, actions = $8::jsonb, version = $9, updated_at = now()
+            conditions = $7::jsonb, actions = $8::jsonb, version = $9, is_template = $10,
+            updated_at = now()
         WHERE id = $1 AND tenant = $2
         RETURNING {COLUMNS}
         """,
@@ -215,9 +287,13 @@ async def update_workflow(
         None if new["conditions"] is None else _encode(new["conditions"]),
         _encode(new["actions"]),
         version,
+        new["is_template"],
     )
     assert row is not None
     updated = row_to_dict(row)
+    if changed_definition:
+        await record_version(workflow=current)
+        await record_version(workflow=updated)
     await record_audit(
         tenant_id=tenant_id,
         action="workflow.update",
@@ -281,40 +357,28 @@ async def list_workflows(
     limit: int = 50,
 ) -> WorkflowPage:
     """One keyset page of the tenant's workflows, filtered and sorted."""
-    args: list[Any] = [tenant_id]
-    where = ["tenant = $1"]
-
-    def param(value: Any) -> str:
-        args.append(value)
-        return f"${len(args)}"
-
+    where = Where()
+    where.add(f"w.tenant = {where.param(tenant_id)}")
     if trigger_type is not None:
-        where.append(f"trigger_type = {param(trigger_type.value)}")
+        where.add(f"w.trigger_type = {where.param(trigger_type.value)}")
     if is_active is not None:
-        where.append(f"is_active = {param(is_active)}")
+        where.add(f"w.is_active = {where.param(is_active)}")
     if q:
-        escaped = q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        where.append(f"name ILIKE {param('%' + escaped + '%')}")
+        where.add(f"w.name ILIKE {where.param('%' + escape_like(q) + '%')}")
     if created_after is not None:
-        where.append(f"created_at >= {param(created_after)}")
+        where.add(f"w.created_at >= {where.param(created_after)}")
     if created_before is not None:
-        where.append(f"created_at < {param(created_before)}")
-    column = sort.value.lstrip("-")
-    descending = sort.value.startswith("-")
-    if cursor:
-        value, row_id = decode_cursor(cursor, sort_type=str if column == "name" else datetime)
-        op = "<" if descending else ">"
-        where.append(f"({column}, id) {op} ({param(value)}, {param(row_id)})")
-    direction = "DESC" if descending else "ASC"
-    rows = await fetch(
-        f"SELECT {COLUMNS} FROM workflows WHERE {' AND '.join(where)} "
-        f"ORDER BY {column} {direction}, id {direction} LIMIT {int(limit) + 1}",
-        *args,
+        where.add(f"w.created_at < {where.param(created_before)}")
+    rows, next_cursor = await keyset_rows(
+        select=", ".join(f"w.{c}" for c in COLUMNS.split(", ")),
+        from_="workflows w",
+        where=where,
+        sort=sort_spec(sort.value, alias="w", types={"name": str}),
+        id_column="w.id",
+        cursor=cursor,
+        limit=limit,
     )
-    page = build_page(rows, limit=limit, key=lambda r: (r[column], r["id"]))
-    return WorkflowPage(
-        items=[to_out(row_to_dict(r)) for r in page.items], next_cursor=page.next_cursor
-    )
+    return WorkflowPage(items=[to_out(row_to_dict(r)) for r in rows], next_cursor=next_cursor)
 
 
 async def trigger_manual(
@@ -334,9 +398,14 @@ async def trigger_manual(
         )
     if not workflow["is_active"]:
         raise ConflictError("The workflow is inactive; activate it before triggering it.")
-    if data.client_id is not None and (
-        await get_client_snapshot(tenant_id=tenant_id, client_id=data.client_id) is None
-    ):
+    if data.client_id is None:
+        # Refused now rather than accepted (202) and failed by the engine a moment later.
+        needed = missing_client_errors(list(workflow["actions"]))
+        if needed:
+            raise UnprocessableError(
+                "This workflow's steps need a client: send client_id.", errors=needed
+            )
+    elif await get_client_snapshot(tenant_id=tenant_id, client_id=data.client_id) is None:
         raise UnprocessableError(
             "The client does not exist.",
             errors=[FieldError("$.client_id", "no such client")],

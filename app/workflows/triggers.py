@@ -92,6 +92,55 @@ def _content_type_matches(pattern: str, actual: Any) -> bool:
     return media == wanted
 
 
+def trigger_mismatch(
+    *,
+    trigger_type: str,
+    trigger_config: dict[str, Any],
+    event_type: str,
+    payload: dict[str, Any],
+    workflow_id: UUID,
+) -> dict[str, Any] | None:
+    """Why this event does not start this workflow (before conditions), or None when it does.
+
+    The answer names the trigger_config key that differed, what it wanted and what the event had:
+    {"key": "to", "wanted": "ACTIVE", "actual": "CHURNED"}.
+    """
+    if trigger_type == "MANUAL":
+        actual = payload.get("workflow_id")
+        if event_type == "MANUAL" and str(actual) == str(workflow_id):
+            return None
+        return {"key": "workflow_id", "wanted": str(workflow_id), "actual": actual}
+    if trigger_type == "CUSTOM":
+        wanted = trigger_config.get("event")
+        if event_type not in BUILTIN_EVENT_TYPES and wanted == event_type:
+            return None
+        return {"key": "event", "wanted": wanted, "actual": event_type}
+    if trigger_type != event_type:
+        return {"key": "trigger_type", "wanted": trigger_type, "actual": event_type}
+    if trigger_type == "CLIENT_CREATED":
+        status = trigger_config.get("status")
+        if status is None:
+            return None
+        client = payload.get("client")
+        actual = payload.get("status")
+        if actual is None and isinstance(client, dict):
+            actual = client.get("status")
+        return None if actual == status else {"key": "status", "wanted": status, "actual": actual}
+    if trigger_type == "CLIENT_STATUS_CHANGED":
+        for key in ("from", "to"):
+            wanted = trigger_config.get(key)
+            if wanted is not None and payload.get(key) != wanted:
+                return {"key": key, "wanted": wanted, "actual": payload.get(key)}
+        return None
+    if trigger_type == "DOCUMENT_UPLOADED":
+        pattern = trigger_config.get("content_type")
+        actual = payload.get("content_type")
+        if pattern is None or _content_type_matches(pattern, actual):
+            return None
+        return {"key": "content_type", "wanted": pattern, "actual": actual}
+    return {"key": "trigger_type", "wanted": trigger_type, "actual": event_type}
+
+
 def trigger_matches(
     *,
     trigger_type: str,
@@ -101,39 +150,23 @@ def trigger_matches(
     workflow_id: UUID,
 ) -> bool:
     """Does this event start this workflow (before conditions)?"""
-    if trigger_type == "MANUAL":
-        return bool(event_type == "MANUAL" and str(payload.get("workflow_id")) == str(workflow_id))
-    if trigger_type == "CUSTOM":
-        return bool(
-            event_type not in BUILTIN_EVENT_TYPES and trigger_config.get("event") == event_type
+    return (
+        trigger_mismatch(
+            trigger_type=trigger_type,
+            trigger_config=trigger_config,
+            event_type=event_type,
+            payload=payload,
+            workflow_id=workflow_id,
         )
-    if trigger_type != event_type:
-        return False
-    if trigger_type == "CLIENT_CREATED":
-        status = trigger_config.get("status")
-        if status is None:
-            return True
-        client = payload.get("client")
-        actual = payload.get("status")
-        if actual is None and isinstance(client, dict):
-            actual = client.get("status")
-        return bool(actual == status)
-    if trigger_type == "CLIENT_STATUS_CHANGED":
-        for key in ("from", "to"):
-            wanted = trigger_config.get(key)
-            if wanted is not None and payload.get(key) != wanted:
-                return False
-        return True
-    if trigger_type == "DOCUMENT_UPLOADED":
-        pattern = trigger_config.get("content_type")
-        return pattern is None or _content_type_matches(pattern, payload.get("content_type"))
-    return False
+        is None
+    )
 
 
 __all__ = [
     "BUILTIN_EVENT_TYPES",
     "TRIGGER_TYPES",
     "trigger_matches",
+    "trigger_mismatch",
     "validate_custom_event_name",
     "validate_trigger",
 ]

@@ -10,17 +10,20 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.audit.service import REDACTED
-from app.core.crypto import encrypt_secret, is_encrypted
+from app.core.config import get_settings
+from app.core.crypto import SecretDecryptError, decrypt_secret, encrypt_secret, is_encrypted
 from app.core.errors import FieldError, UnprocessableError
+from app.core.jsonbody import MAX_JSON_DEPTH
+from app.webhooks import standard
 from app.workflows.conditions import normalize_conditions, validate_conditions
+from app.workflows.credentials import protect_webhook_headers
+from app.workflows.credentials import redact_actions as redact_actions  # its old home
 from app.workflows.definition import dump_actions, validate_actions
 from app.workflows.triggers import validate_trigger
 
 MAX_NAME_CHARS = 200
 MAX_DESCRIPTION_CHARS = 5_000
 MAX_SECRET_CHARS = 1_000
-# Deeper JSON is refused before any recursive check runs on it.
-MAX_JSON_DEPTH = 32
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,20 +107,31 @@ def protect_webhook_secrets(
             errors.append(FieldError(spath, "must not be empty; leave it out for no signing"))
         elif len(secret) > MAX_SECRET_CHARS or is_encrypted(secret):
             errors.append(FieldError(spath, "is not an acceptable secret"))
+        elif problem := standard.whsec_problem(secret):
+            errors.append(FieldError(spath, problem))
         else:
-            config["secret"] = encrypt_secret(secret)
+            old = previous[i] if previous and i < len(previous) else None
+            config["secret"] = encrypt_secret(_rotated(old, secret))
     return errors
 
 
-def redact_actions(actions: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Actions as the API shows them: stored secrets replaced by "[redacted]"."""
-    out: list[dict[str, Any]] = []
-    for action in actions:
-        config = action.get("config")
-        if isinstance(config, dict) and config.get("secret"):
-            action = {**action, "config": {**config, "secret": REDACTED}}
-        out.append(action)
-    return out
+def _rotated(old_action: dict[str, Any] | None, new_secret: str) -> str:
+    """The plaintext to store for a step's new secret: a keyring that keeps the step's previous
+    secret signing for WEBHOOK_SECRET_GRACE_S, so the receiver can switch without a gap."""
+    old_stored = ((old_action or {}).get("config") or {}).get("secret")
+    if not old_stored or (old_action or {}).get("type") != "WEBHOOK":
+        return new_secret
+    try:
+        keyring = (
+            standard.load_keyring(decrypt_secret(old_stored))
+            if is_encrypted(old_stored)
+            else standard.Keyring(current=old_stored)
+        )
+    except SecretDecryptError:
+        return new_secret
+    if keyring.current == new_secret:
+        return keyring.dump()
+    return keyring.rotated(new_secret, grace_s=get_settings().webhook_secret_grace_s).dump()
 
 
 def check_definition(
@@ -143,6 +157,7 @@ def check_definition(
     stored_actions = dump_actions(parsed)
     if not action_errors:
         errors += protect_webhook_secrets(stored_actions, previous_actions)
+        errors += protect_webhook_headers(stored_actions, previous_actions)
     if errors:
         raise UnprocessableError("The workflow has invalid fields.", errors=errors)
     return Definition(

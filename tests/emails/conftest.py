@@ -9,32 +9,45 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from typing import Any
 from uuid import UUID
 
-import httpx
 import pytest
 
 from app.core.config import EmailMode, Environment, Settings
-from tests.conftest import TenantCtx, free_port
+from tests.conftest import TenantCtx, listening_socket, socket_port
 from tests.emails.smtp_sink import SmtpSink
 
-os.environ.setdefault("SMTP_PORT", str(free_port()))
-SESSION_SMTP_PORT = int(os.environ["SMTP_PORT"])
+# Bound now and listening (connections wait in its backlog until the sink starts), so the port in
+# SMTP_PORT stays ours for the whole run.
+_SESSION_SOCKET = listening_socket()
+os.environ["SMTP_PORT"] = str(socket_port(_SESSION_SOCKET))
+SESSION_SMTP_PORT = socket_port(_SESSION_SOCKET)
+
+
+_SESSION_SINK: list[SmtpSink] = []
 
 
 @pytest.fixture(scope="session")
 def session_sink() -> Iterator[SmtpSink]:
-    """The SMTP server the running app (and its worker) delivers to."""
-    sink = SmtpSink(SESSION_SMTP_PORT).start()
-    yield sink
-    sink.stop()
+    """The SMTP server the running app (and its worker) delivers to.
+
+    One server for the run even though tests/dashboard re-exports this fixture (pytest then
+    holds two registrations): two servers on one socket would each see only some deliveries.
+    """
+    first = not _SESSION_SINK
+    if first:
+        _SESSION_SINK.append(SmtpSink(_SESSION_SOCKET).start())
+    yield _SESSION_SINK[0]
+    if first:
+        _SESSION_SINK.pop().stop()
 
 
 @pytest.fixture
 def sink() -> Iterator[SmtpSink]:
     """A private SMTP server for one test."""
-    sink = SmtpSink(free_port()).start()
+    sink = SmtpSink(listening_socket()).start()
     yield sink
     sink.stop()
 
@@ -92,36 +105,15 @@ async def make_email(
     return result
 
 
-@pytest.fixture
-async def member(tenant: TenantCtx, base_url: str) -> AsyncIterator[httpx.AsyncClient]:
-    """A member (not admin) of `tenant`, with its own key."""
-    suffix = os.urandom(3).hex()
-    user = await tenant.http.post(
-        "/api/v1/users", json={"email": f"member-{suffix}@example.test", "role": "member"}
-    )
-    assert user.status_code == 201, user.text
-    key = await tenant.http.post(
-        "/api/v1/api-keys", json={"name": "member key", "user_id": user.json()["id"]}
-    )
-    assert key.status_code == 201, key.text
-    async with httpx.AsyncClient(
-        base_url=base_url, headers={"Authorization": f"Bearer {key.json()['key']}"}, timeout=30
-    ) as http:
-        yield http
+@asynccontextmanager
+async def kept_from_sweep(email_id: UUID) -> AsyncIterator[None]:
+    """Hold the email's advisory lock in this process (the API's worker), as a live worker would:
+    the sweep leaves it alone, so only the test's own delivery attempts touch it."""
+    from app.engine.locks import LOCKS
 
-
-@pytest.fixture
-async def other(base_url: str) -> AsyncIterator[TenantCtx]:
-    """A second, unrelated tenant."""
-    from app.core.uow import unit_of_work
-    from app.tenants.service import create_tenant
-
-    suffix = os.urandom(4).hex()
-    async with unit_of_work():
-        boot = await create_tenant(name=f"Other {suffix}", admin_email=f"admin@o{suffix}.test")
-    async with httpx.AsyncClient(
-        base_url=base_url, headers={"Authorization": f"Bearer {boot.api_key}"}, timeout=30
-    ) as http:
-        yield TenantCtx(
-            tenant_id=boot.tenant_id, admin_id=boot.admin_user_id, api_key=boot.api_key, http=http
-        )
+    held = await LOCKS.acquire([email_id])
+    assert held == [email_id]
+    try:
+        yield
+    finally:
+        await LOCKS.release(held)

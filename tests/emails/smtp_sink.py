@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -34,7 +35,18 @@ class SinkHandler:
     data_replies: dict[str, list[str]] = field(default_factory=dict)
     # Called with the envelope once DATA arrived, before the server answers it.
     on_data: Callable[[Any], None] | None = None
+    # Called with the address on RCPT TO, before the server answers it (the envelope's last step).
+    on_rcpt: Callable[[str], None] | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: list[str]
+    ) -> str:
+        if self.on_rcpt is not None:
+            self.on_rcpt(address)
+        envelope.rcpt_tos.append(address)
+        envelope.rcpt_options.extend(rcpt_options)
+        return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         if self.on_data is not None:
@@ -58,13 +70,24 @@ class SinkHandler:
             return [r for r in self.received if address.lower() in (a.lower() for a in r.rcpt_tos)]
 
 
-class SmtpSink:
-    """Start/stop an aiosmtpd server on 127.0.0.1:port in its own thread."""
+class _SocketController(Controller):  # type: ignore[misc]
+    """aiosmtpd's Controller serving an already-listening socket (it only takes host and port)."""
 
-    def __init__(self, port: int) -> None:
-        self.port = port
+    def __init__(self, handler: SinkHandler, sock: socket.socket) -> None:
+        super().__init__(handler, hostname="127.0.0.1", port=int(sock.getsockname()[1]))
+        self._sock = sock
+
+    def _create_server(self) -> Any:
+        return self.loop.create_server(self._factory_invoker, sock=self._sock)
+
+
+class SmtpSink:
+    """Start/stop an aiosmtpd server on 127.0.0.1 in its own thread, on a listening socket."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.port = int(sock.getsockname()[1])
         self.handler = SinkHandler()
-        self._controller = Controller(self.handler, hostname="127.0.0.1", port=port)
+        self._controller = _SocketController(self.handler, sock)
 
     def start(self) -> SmtpSink:
         self._controller.start()

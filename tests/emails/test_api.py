@@ -125,7 +125,7 @@ async def test_list_filters_and_pages(tenant: TenantCtx) -> None:
             break
     assert len(seen) == len(set(seen)) == 5
 
-    by_client = (await tenant.http.get("/api/v1/emails", params={"client_id": client_id})).json()
+    by_client = (await tenant.http.get("/api/v1/emails", params={"client": client_id})).json()
     assert sorted(e["id"] for e in by_client["items"]) == sorted(m["email_id"] for m in mine)
     rejected = (await tenant.http.get("/api/v1/emails", params={"status": "REJECTED"})).json()
     assert [e["id"] for e in rejected["items"]] == [loose[0]["email_id"]]

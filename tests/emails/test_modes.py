@@ -115,3 +115,45 @@ def test_the_cli_refuses_send_mode_outside_production(command: str) -> None:
     )
     assert done.returncode == 2, done.stderr
     assert "EMAIL_MODE=SEND is refused because ENVIRONMENT is 'development'" in done.stderr
+
+
+@pytest.mark.parametrize(
+    "credentials",
+    [{"smtp_username": "mailer", "smtp_password": "pw"}, {"smtp_password": "pw"}],
+)
+def test_production_refuses_smtp_credentials_without_tls(credentials: dict[str, str]) -> None:
+    """Issue 8, item 7: AUTH over a clear connection would leak the password."""
+    base = {
+        "environment": Environment.PRODUCTION,
+        "secret_key": "a-test-secret-key-of-enough-length",
+        **credentials,
+    }
+    with pytest.raises(ConfigError, match="SMTP_STARTTLS"):
+        create_app(Settings(**base))  # type: ignore[arg-type]
+    assert create_app(Settings(**base, smtp_starttls=True)) is not None  # type: ignore[arg-type]
+    # Outside production (a local sink) and without credentials, nothing to protect.
+    dev = {**base, "environment": Environment.DEVELOPMENT}
+    assert create_app(Settings(**dev)) is not None  # type: ignore[arg-type]
+    no_auth = {"environment": Environment.PRODUCTION, "secret_key": base["secret_key"]}
+    assert create_app(Settings(**no_auth)) is not None  # type: ignore[arg-type]
+
+
+def test_the_cli_refuses_production_smtp_credentials_without_tls() -> None:
+    env = {
+        **os.environ,
+        "ENVIRONMENT": "production",
+        "SECRET_KEY": "a-test-secret-key-of-enough-length",
+        "SMTP_USERNAME": "mailer",
+        "SMTP_PASSWORD": "pw",
+    }
+    env.pop("SMTP_STARTTLS", None)
+    done = subprocess.run(
+        [sys.executable, "-m", "app.cli", "worker"],
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2, done.stderr
+    assert "SMTP_STARTTLS is not" in done.stderr

@@ -80,8 +80,13 @@ async def set_status(tenant: TenantCtx, client_id: str, status: str) -> dict[str
     return body
 
 
+# Keyword names the helpers take -> the listing's query parameters (`client`, `workflow`).
+_FILTERS = {"workflow_id": "workflow", "client_id": "client"}
+
+
 async def list_executions(tenant: TenantCtx, **params: Any) -> list[dict[str, Any]]:
-    response = await tenant.http.get("/api/v1/executions", params={"limit": 200, **params})
+    query = {_FILTERS.get(name, name): value for name, value in params.items()}
+    response = await tenant.http.get("/api/v1/executions", params={"limit": 200, **query})
     assert response.status_code == 200, response.text
     items: list[dict[str, Any]] = response.json()["items"]
     return items

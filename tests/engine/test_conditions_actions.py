@@ -148,7 +148,7 @@ async def test_every_action_type_takes_effect(backend: Backend, tenant: TenantCt
     assert row is not None
     assert (row["company"], row["status"]) == ("Bea Ltd", "ACTIVE")
     assert sorted(row["tags"]) == ["keep", "onboarded"]
-    assert "CLIENT_CREATED" in row["custom_fields"]
+    assert row["custom_fields"] == {"source": "CLIENT_CREATED"}
 
     notes = await fetch("SELECT body, execution FROM notes WHERE client = $1", cid)
     # Later steps see the client as earlier steps left it.

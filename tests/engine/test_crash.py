@@ -44,9 +44,9 @@ async def api_worker_paused(backend: Backend) -> AsyncIterator[None]:
 
 @contextmanager
 def worker_process(
-    backend: Backend, database_url: str, log: Path
+    backend: Backend, database_url: str, log: Path, *, extra_env: dict[str, str] | None = None
 ) -> Iterator[subprocess.Popen[bytes]]:
-    env = {**os.environ, "DATABASE_URL": database_url, "LOG_LEVEL": "INFO"}
+    env = {**os.environ, "DATABASE_URL": database_url, "LOG_LEVEL": "INFO", **(extra_env or {})}
     if backend.queue_url:
         env["QUEUE_URL"] = backend.queue_url
     with log.open("ab") as out:

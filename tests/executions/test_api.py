@@ -26,12 +26,12 @@ async def test_list_filters_and_pages(tenant: TenantCtx) -> None:
     other = await create_workflow(
         tenant,
         trigger_type="CLIENT_CREATED",
-        actions=[{"type": "ADD_NOTE", "config": {"body": "{{client.nope}}"}}],
+        actions=[{"type": "ADD_NOTE", "config": {"body": "{{client.custom_fields.nope}}"}}],
     )
     clients = [await create_client(tenant) for _ in range(3)]
     await wait_executions(tenant, count=6)
 
-    page = await tenant.http.get("/api/v1/executions", params={"workflow_id": wf["id"], "limit": 2})
+    page = await tenant.http.get("/api/v1/executions", params={"workflow": wf["id"], "limit": 2})
     assert page.status_code == 200
     first = page.json()
     assert len(first["items"]) == 2
@@ -39,7 +39,7 @@ async def test_list_filters_and_pages(tenant: TenantCtx) -> None:
     rest = (
         await tenant.http.get(
             "/api/v1/executions",
-            params={"workflow_id": wf["id"], "limit": 2, "cursor": first["next_cursor"]},
+            params={"workflow": wf["id"], "limit": 2, "cursor": first["next_cursor"]},
         )
     ).json()
     ids = [i["id"] for i in first["items"] + rest["items"]]
@@ -49,7 +49,7 @@ async def test_list_filters_and_pages(tenant: TenantCtx) -> None:
     failed = (await tenant.http.get("/api/v1/executions", params={"status": "FAILED"})).json()
     assert {i["workflow_id"] for i in failed["items"]} == {other["id"]}
     by_client = (
-        await tenant.http.get("/api/v1/executions", params={"client_id": clients[0]["id"]})
+        await tenant.http.get("/api/v1/executions", params={"client": clients[0]["id"]})
     ).json()
     assert {i["client_id"] for i in by_client["items"]} == {clients[0]["id"]}
     assert len(by_client["items"]) == 2

@@ -12,34 +12,44 @@ from collections.abc import AsyncIterator
 from typing import Any
 from uuid import uuid4
 
-import httpx
 import msgspec
 import pytest
 
 from app.core.config import Environment, Settings
 from app.engine.actions.base import StepContext
 from app.webhooks.signing import DELIVERY_HEADER, signature_headers
-from tests.conftest import TenantCtx, free_port
+from tests.conftest import TenantCtx, listening_socket, socket_port
 from tests.webhooks.receiver import Receiver
 
-if "WEBHOOK_ALLOWLIST" not in os.environ:
-    os.environ["WEBHOOK_ALLOWLIST"] = f"127.0.0.1:{free_port()}"
-SESSION_RECEIVER_PORT = int(os.environ["WEBHOOK_ALLOWLIST"].split(",")[0].rsplit(":", 1)[1])
+# Bound now and listening, so the allowlisted port stays ours for the whole run.
+_SESSION_SOCKET = listening_socket()
+SESSION_RECEIVER_PORT = socket_port(_SESSION_SOCKET)
+os.environ["WEBHOOK_ALLOWLIST"] = f"127.0.0.1:{SESSION_RECEIVER_PORT}"
 
 TEST_SECRET_KEY = "webhook-tests-secret-key-0123456789"
 
 
+_SESSION_RECEIVER: list[Receiver] = []
+
+
 @pytest.fixture(scope="session")
 async def session_receiver() -> AsyncIterator[Receiver]:
-    """The receiver the running app's engine may call (its address is allowlisted)."""
-    receiver = await Receiver(SESSION_RECEIVER_PORT).start()
-    yield receiver
-    await receiver.stop()
+    """The receiver the running app's engine may call (its address is allowlisted).
+
+    One server for the run even though other test packages re-export this fixture (pytest then
+    holds several registrations): two servers on one socket would each see only some requests.
+    """
+    first = not _SESSION_RECEIVER
+    if first:
+        _SESSION_RECEIVER.append(await Receiver(_SESSION_SOCKET).start())
+    yield _SESSION_RECEIVER[0]
+    if first:
+        await _SESSION_RECEIVER.pop().stop()
 
 
 @pytest.fixture
 async def receiver() -> AsyncIterator[Receiver]:
-    receiver = await Receiver(free_port()).start()
+    receiver = await Receiver(listening_socket()).start()
     yield receiver
     await receiver.stop()
 
@@ -47,7 +57,7 @@ async def receiver() -> AsyncIterator[Receiver]:
 @pytest.fixture
 async def second_receiver() -> AsyncIterator[Receiver]:
     """Another server on 127.0.0.1 that no allowlist names (a redirect target)."""
-    receiver = await Receiver(free_port()).start()
+    receiver = await Receiver(listening_socket()).start()
     yield receiver
     await receiver.stop()
 
@@ -104,19 +114,3 @@ def signed(
         **signature_headers(secret, raw, now=now),
     }
     return raw, headers
-
-
-@pytest.fixture
-async def other(base_url: str) -> AsyncIterator[TenantCtx]:
-    from app.core.uow import unit_of_work
-    from app.tenants.service import create_tenant
-
-    suffix = os.urandom(4).hex()
-    async with unit_of_work():
-        boot = await create_tenant(name=f"Other {suffix}", admin_email=f"admin@o{suffix}.test")
-    async with httpx.AsyncClient(
-        base_url=base_url, headers={"Authorization": f"Bearer {boot.api_key}"}, timeout=30
-    ) as http:
-        yield TenantCtx(
-            tenant_id=boot.tenant_id, admin_id=boot.admin_user_id, api_key=boot.api_key, http=http
-        )

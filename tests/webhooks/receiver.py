@@ -4,6 +4,7 @@ scripted responses per path."""
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,9 +32,16 @@ class ReceiverApp:
         self.seen: list[Seen] = []
         # path -> replies to give in order; the last one repeats.
         self.script: dict[str, list[Reply]] = defaultdict(list)
+        # path -> a gate the reply waits for (the request stays in flight until it is set).
+        self.holds: dict[str, asyncio.Event] = {}
 
     def on(self, path: str, *replies: Reply) -> None:
         self.script[path] = list(replies)
+
+    def hold(self, path: str) -> asyncio.Event:
+        """Keep requests to `path` waiting until the returned event is set."""
+        gate = self.holds[path] = asyncio.Event()
+        return gate
 
     def at(self, path: str) -> list[Seen]:
         return [s for s in self.seen if s.path == path]
@@ -55,6 +63,9 @@ class ReceiverApp:
                 break
         headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
         self.seen.append(Seen(scope["method"], scope["path"], headers, body))
+        gate = self.holds.get(scope["path"])
+        if gate is not None:
+            await gate.wait()
         replies = self.script.get(scope["path"]) or [Reply()]
         reply = replies.pop(0) if len(replies) > 1 else replies[0]
         await send(
@@ -68,11 +79,13 @@ class ReceiverApp:
 
 
 class Receiver:
-    def __init__(self, port: int) -> None:
-        self.port = port
-        self.app = ReceiverApp()
+    def __init__(self, sock: socket.socket, app: ReceiverApp | None = None) -> None:
+        """`sock`: already listening (tests.conftest.listening_socket), so the port stays ours."""
+        self._sock = sock
+        self.port = int(sock.getsockname()[1])
+        self.app = app or ReceiverApp()
         self._server = uvicorn.Server(
-            uvicorn.Config(self.app, host="127.0.0.1", port=port, log_level="warning")
+            uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning")
         )
         self._task: asyncio.Task[None] | None = None
 
@@ -81,7 +94,7 @@ class Receiver:
         return f"http://127.0.0.1:{self.port}"
 
     async def start(self) -> Receiver:
-        self._task = asyncio.create_task(self._server.serve())
+        self._task = asyncio.create_task(self._server.serve(sockets=[self._sock]))
         while not self._server.started:
             if self._task.done():
                 self._task.result()

@@ -9,8 +9,8 @@ import requests
 import schemathesis
 from schemathesis import GenerationMode
 
-from tests.api.test_openapi_fuzz import run_operation
 from tests.conftest import TenantCtx
+from tests.core.test_openapi_fuzz import run_operation
 from tests.emails.conftest import make_email
 
 PREFIXES = ("/api/v1/emails", "/api/v1/webhook-sources", "/api/v1/webhooks/")

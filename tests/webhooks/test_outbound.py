@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import ipaddress
@@ -83,6 +84,11 @@ async def test_without_a_secret_nothing_is_signed(receiver: Receiver) -> None:
         "http://[fd00:ec2::254]/x",
         "http://0.0.0.0:{port}/x",
         "http://[::ffff:127.0.0.1]:{port}/x",
+        # IPv6 addresses that embed 127.0.0.1: IPv4-compatible, NAT64, 6to4 (issue 8, item 5).
+        "http://[::7f00:1]:{port}/x",
+        "http://[64:ff9b::7f00:1]:{port}/x",
+        "http://[2002:7f00:1::]:{port}/x",
+        "http://[64:ff9b::a9fe:a9fe]/latest/meta-data/",
     ],
 )
 async def test_private_loopback_and_metadata_addresses_are_refused(
@@ -237,7 +243,23 @@ def test_allowlist_entries_and_address_classes() -> None:
         "::",
     ):
         assert is_forbidden(ipaddress.ip_address(address)), address
-    for address in ("93.184.216.34", "2606:4700::1111"):
+    # IPv6 forms of a forbidden IPv4 address are judged by the IPv4 address inside them.
+    for address in (
+        "::7f00:1",  # IPv4-compatible 127.0.0.1
+        "::a00:1",  # 10.0.0.1
+        "64:ff9b::7f00:1",  # NAT64 well-known prefix
+        "64:ff9b::a9fe:a9fe",  # NAT64 of 169.254.169.254
+        "2002:7f00:1::",  # 6to4 of 127.0.0.1
+        "2002:c0a8:101::1",  # 6to4 of 192.168.1.1
+        "64:ff9b:1::808:808",  # NAT64 local-use prefix: never a public destination
+    ):
+        assert is_forbidden(ipaddress.ip_address(address)), address
+    for address in (
+        "93.184.216.34",
+        "2606:4700::1111",
+        "64:ff9b::808:808",  # NAT64 of a public address
+        "2002:808:808::1",  # 6to4 of a public address
+    ):
         assert not is_forbidden(ipaddress.ip_address(address)), address
 
 
@@ -253,3 +275,91 @@ async def test_a_host_name_entry_connects_to_the_checked_address_with_the_name_a
     # The name entry opens that name only: the same server by its IP stays closed.
     with pytest.raises(ActionError):
         await run_webhook(step_context(), config(receiver.base + "/by-ip"), settings=settings)
+
+
+async def test_a_redirect_to_another_origin_drops_every_credential_header(
+    receiver: Receiver, second_receiver: Receiver
+) -> None:
+    """Issue 8, item 5: not only Authorization — every header the step set, and the signature."""
+    settings = outbound_settings(f"127.0.0.1:{receiver.port}", f"localhost:{second_receiver.port}")
+    secret = encrypt_secret("whsec_" + "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", settings=settings)
+    step_headers = {
+        "Authorization": "Bearer t0ken",
+        "X-Api-Key": "k3y",
+        "Cookie": "session=c00kie",
+        "X-Tenant-Token": "t3nant",
+    }
+    other_origin = f"http://localhost:{second_receiver.port}/landing"
+    receiver.app.on("/same", Reply(status=307, headers={"Location": "/here"}))
+    receiver.app.on("/away", Reply(status=307, headers={"Location": other_origin}))
+    for path in ("/same", "/away"):
+        await run_webhook(
+            step_context(),
+            config(receiver.base + path, headers=step_headers, secret=secret),
+            settings=settings,
+        )
+    # The same origin gets everything the step set.
+    [kept] = receiver.app.at("/here")
+    assert kept.headers["x-api-key"] == "k3y"
+    assert kept.headers["authorization"] == "Bearer t0ken"
+    assert "webhook-signature" in kept.headers
+    # Another origin gets none of it.
+    [landed] = second_receiver.app.at("/landing")
+    for name in (*(n.lower() for n in step_headers), "webhook-signature", "x-crmflow-signature"):
+        assert name not in landed.headers, name
+    secrets_sent = ("t0ken", "k3y", "c00kie", "t3nant")
+    assert not any(s in value for value in landed.headers.values() for s in secrets_sent)
+
+
+async def _dripping_server(chunks: int, every_s: float) -> tuple[asyncio.Server, list[int]]:
+    """An HTTP server (port 0) that answers 200 and then drips its body a few bytes at a time:
+    every read completes quickly, the response never does. `sent[0]` counts chunks sent."""
+    sent = [0]
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            await reader.readuntil(b"\r\n\r\n")
+            writer.write(
+                b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
+                + f"Content-Length: {chunks * 3}\r\n\r\n".encode()
+            )
+            for _ in range(chunks):
+                writer.write(b"abc")
+                await writer.drain()
+                sent[0] += 1
+                await asyncio.sleep(every_s)
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    return server, sent
+
+
+async def test_timeout_s_bounds_the_whole_exchange_not_each_read() -> None:
+    """Issue 8, item 4: a receiver dripping 3 bytes at a time (every read well inside the
+    timeout) cannot hold the step past timeout_s. The drip is 1,000 chunks long: with per-read
+    timeouts only, the request would succeed once all of them were sent."""
+    server, sent = await _dripping_server(chunks=1_000, every_s=0.05)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        with pytest.raises(ActionError) as info:
+            await run_webhook(
+                step_context(),
+                config(f"http://127.0.0.1:{port}/drip", timeout_s=1),
+                settings=outbound_settings(f"127.0.0.1:{port}"),
+            )
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert "within timeout_s = 1 s" in info.value.message
+    assert info.value.retryable is True
+    # Cut off long before the drip ends (with per-read timeouts only, it would run to the end).
+    assert sent[0] < 1_000
+
+
+def test_allowlist_ports_are_ascii_digits_only() -> None:
+    for bad in ("127.0.0.1:²", "[::1]:٣٣", "host:8²"):
+        with pytest.raises(ValueError, match="port"):
+            parse_allow_entry(bad)

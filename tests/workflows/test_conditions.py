@@ -210,9 +210,9 @@ def test_all_errors_are_reported_at_once():
     errors = validate_conditions(
         {
             "all": [
-                leaf("client.a", "bogus", 1),
+                leaf("client.name", "bogus", 1),
                 {"any": [leaf("nope", "eq", 1)]},
-                leaf("client.b", "in", 3),
+                leaf("client.tags", "in", 3),
             ]
         }
     )

@@ -121,13 +121,16 @@ def test_render_config_renders_templates_only():
         (
             {
                 "type": "SEND_EMAIL",
-                "config": {"to": "x", "subject": "s", "body": "{{ ''.__class__ }}"},
+                "config": {"to": "x@y.test", "subject": "s", "body": "{{ ''.__class__ }}"},
             },
             "$.actions[0].config.body",
             "not allowed",
         ),
         (
-            {"type": "SEND_EMAIL", "config": {"to": "x", "subject": "s", "body": "b", "cc": "y"}},
+            {
+                "type": "SEND_EMAIL",
+                "config": {"to": "x@y.test", "subject": "s", "body": "b", "cc": "y"},
+            },
             "$.actions[0].config.cc",
             "not a known field",
         ),
@@ -258,7 +261,7 @@ def test_errors_across_actions_are_all_reported():
     raw = [
         VALID[0],
         {"type": "ADD_TAG", "config": {}},
-        {"type": "SEND_EMAIL", "config": {"to": "x", "subject": "{{ oops", "body": "b"}},
+        {"type": "SEND_EMAIL", "config": {"to": "x@y.test", "subject": "{{ oops", "body": "b"}},
         {
             "type": "CREATE_TASK",
             "config": {"title": "t"},

@@ -5,6 +5,7 @@ from __future__ import annotations
 from uuid import uuid4
 
 import httpx
+import pytest
 
 from app.core.sql import fetch, fetchval
 from tests.conftest import TenantCtx
@@ -73,7 +74,7 @@ async def test_dry_run_renders_each_step_and_writes_nothing(tenant: TenantCtx):
     }
     assert email["error"] is None
     assert note["config"] is None
-    assert note["error"] == "'client.custom_fields.plan' is undefined"
+    assert note["error"] == "template error in body: 'client.custom_fields.plan' is undefined"
     assert task["config"]["title"] == "Call Ada (VIP activation v1)"
 
     assert await row_counts(tenant) == before
@@ -99,7 +100,9 @@ async def test_dry_run_reports_conditions_and_trigger_mismatch(tenant: TenantCtx
         f"{API}/{wf['id']}/test", json={"client_id": plain["id"], "event_type": "invoice.paid"}
     )
     assert other_type.json()["trigger_matched"] is False
-    assert other_type.json()["actions"][0]["error"] == "'event.payload.to' is undefined"
+    assert other_type.json()["actions"][0]["error"] == (
+        "template error in subject: 'event.payload.to' is undefined"
+    )
 
 
 async def test_dry_run_without_client_and_by_member(tenant: TenantCtx, member: httpx.AsyncClient):
@@ -161,13 +164,71 @@ async def test_manual_trigger_records_a_manual_event(tenant: TenantCtx):
     )
     assert len(audit) == 1
 
-    no_client = await tenant.http.post(f"{API}/{wf['id']}/trigger", json={})
-    assert no_client.status_code == 202
+    # Steps that never read the client run without one.
+    no_client_wf = await create_workflow(
+        tenant,
+        trigger_type="MANUAL",
+        is_active=True,
+        actions=[email_action(to="ops@example.com", subject="Run by {{ event.type }}")],
+    )
+    no_client = await tenant.http.post(f"{API}/{no_client_wf['id']}/trigger", json={})
+    assert no_client.status_code == 202, no_client.text
     row = await fetch(
         "SELECT client, payload::text AS p FROM events WHERE id = $1", no_client.json()["event_id"]
     )
     assert row[0]["client"] is None
-    assert json.loads(row[0]["p"]) == {"workflow_id": wf["id"], "input": {}}
+    assert json.loads(row[0]["p"]) == {"workflow_id": no_client_wf["id"], "input": {}}
+
+
+@pytest.mark.parametrize(
+    ("action", "reason"),
+    [
+        ({"type": "ADD_TAG", "config": {"tag": "vip"}}, "$.actions[1] (ADD_TAG)"),
+        ({"type": "REMOVE_TAG", "config": {"tag": "vip"}}, "$.actions[1] (REMOVE_TAG)"),
+        ({"type": "ADD_NOTE", "config": {"body": "hello"}}, "$.actions[1] (ADD_NOTE)"),
+        ({"type": "UPDATE_CLIENT", "config": {"status": "ACTIVE"}}, "$.actions[1] (UPDATE_CLIENT)"),
+        (email_action(), "$.actions[1].config.to (SEND_EMAIL)"),
+        (
+            {"type": "CREATE_TASK", "config": {"title": "Call {{ client.name }}"}},
+            "$.actions[1].config.title (CREATE_TASK)",
+        ),
+    ],
+)
+async def test_manual_trigger_without_the_client_its_steps_need_is_422(
+    tenant: TenantCtx, action: dict[str, object], reason: str
+):
+    harmless = {"type": "CREATE_TASK", "config": {"title": "Look at {{ event.type }}"}}
+    wf = await create_workflow(
+        tenant, trigger_type="MANUAL", is_active=True, actions=[harmless, action]
+    )
+    before = await row_counts(tenant)
+    response = await tenant.http.post(f"{API}/{wf['id']}/trigger", json={"input": {"a": 1}})
+    assert response.status_code == 422, response.text
+    errors = response.json()["errors"]
+    assert {e["path"] for e in errors} == {"$.client_id"}
+    assert any(reason in e["message"] for e in errors), errors
+    assert await row_counts(tenant) == before
+    # With a client it is accepted.
+    client = await make_client(tenant, name="Ada")
+    ok = await tenant.http.post(f"{API}/{wf['id']}/trigger", json={"client_id": client["id"]})
+    assert ok.status_code == 202, ok.text
+
+
+async def test_guarded_client_reads_do_not_need_a_client(tenant: TenantCtx):
+    wf = await create_workflow(
+        tenant,
+        trigger_type="MANUAL",
+        is_active=True,
+        actions=[
+            email_action(
+                to="ops@example.com",
+                subject="{{ client.name | default('no client') }}",
+                body="{% if client.email is defined %}{{ client.email }}{% endif %}",
+            )
+        ],
+    )
+    response = await tenant.http.post(f"{API}/{wf['id']}/trigger", json={})
+    assert response.status_code == 202, response.text
 
 
 async def test_manual_trigger_refusals_write_nothing(tenant: TenantCtx, other_tenant: TenantCtx):

@@ -118,3 +118,70 @@ def test_save_time_check(template, fragment):
 
 def test_save_time_check_accepts_good_templates():
     assert template_errors("Hi {{ client.name }} ({{ event.payload.to | lower }})") == []
+
+
+NULLS = {
+    "client": {"name": "Ada", "email": None, "tags": ["vip", None], "custom_fields": {"x": None}},
+    "event": {"payload": {"reason": {"code": 7, "why": "moved"}, "items": [1, "two", None]}},
+    "workflow": {"name": "Onboard"},
+}
+
+
+@pytest.mark.parametrize(
+    ("template", "message"),
+    [
+        ("To: {{ client.email }}", "'client.email' is null"),
+        ("{{ client.custom_fields.x }}", "'client.custom_fields.x' is null"),
+        ("{{ client.email | lower }}", "'client.email' is null"),
+        ("{{ 'to ' ~ client.email }}", "'client.email' is null"),
+        ("{{ client.email.domain }}", "'client.email' is null"),
+        ("{{ client.tags[1] }}", "item 1 is null"),
+        ("{{ client.tags | join(', ') }}", "a value is null"),
+        ("{% for t in client.tags %}{{ t }}{% endfor %}", "a value is null"),
+        ("{{ none }}", "a value is null"),
+    ],
+)
+def test_null_values_never_print_as_none(template, message):
+    with pytest.raises(TemplateError) as err:
+        render(template, NULLS)
+    assert message in err.value.message
+    assert "None" not in err.value.message
+
+
+@pytest.mark.parametrize(
+    ("template", "expected"),
+    [
+        ("{{ client.email | default('no email') }}", "no email"),
+        ("{{ client.email | d('-') }}", "-"),
+        ("{% if client.email %}yes{% else %}no{% endif %}", "no"),
+        ("{{ client.email is none }}/{{ client.email == none }}", "True/True"),
+        ("{{ client.email is defined }}", "False"),
+        ("{{ client.name | default('x') }}", "Ada"),
+        ("{{ client.tags | tojson }}", '["vip", null]'),
+    ],
+)
+def test_null_values_with_a_fallback(template, expected):
+    assert render(template, NULLS) == expected
+
+
+@pytest.mark.parametrize(
+    ("template", "expected"),
+    [
+        ("{{ event.payload.reason }}", '{"code": 7, "why": "moved"}'),
+        ("{{ event.payload.items | tojson }}", '[1, "two", null]'),
+        ("{{ client.custom_fields }}", '{"x": null}'),
+        (
+            "Reason: {{ event.payload }}",
+            'Reason: {"reason": {"code": 7, "why": "moved"}, "items": [1, "two", null]}',
+        ),
+        ("{{ 'r=' ~ event.payload.reason }}", 'r={"code": 7, "why": "moved"}'),
+        ("{{ [event.payload.reason, 'x'] | join(';') }}", '{"code": 7, "why": "moved"};x'),
+        ("{{ event.payload.reason | string }}", '{"code": 7, "why": "moved"}'),
+        ("{{ event.payload.reason | upper }}", '{"CODE": 7, "WHY": "MOVED"}'),
+        ("{{ {'a': [1, 2]} }}", '{"a": [1, 2]}'),
+        ("{{ ('a', 1) }}", '["a", 1]'),
+        ("{{ event.payload.reason | tojson(indent=2) }}", '{\n  "code": 7,\n  "why": "moved"\n}'),
+    ],
+)
+def test_dicts_and_lists_render_as_json(template, expected):
+    assert render(template, NULLS) == expected

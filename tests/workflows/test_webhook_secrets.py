@@ -6,6 +6,7 @@ import json
 
 from app.core.crypto import decrypt_secret
 from app.core.sql import fetch, fetchval
+from app.webhooks.standard import load_keyring
 from tests.conftest import TenantCtx
 from tests.workflows.conftest import create_workflow, email_action, error_paths
 
@@ -56,7 +57,10 @@ async def test_secret_survives_edits(tenant: TenantCtx):
 
     r = await tenant.http.patch(url, json={"actions": [hook(secret="second")]})
     assert r.json()["version"] == 3
-    assert decrypt_secret((await stored_actions(wf["id"]))[0]["config"]["secret"]) == "second"
+    keyring = load_keyring(decrypt_secret((await stored_actions(wf["id"]))[0]["config"]["secret"]))
+    # A new secret replaces the old one, which keeps signing during the grace period.
+    assert keyring.current == "second"
+    assert keyring.active() == ["second", "first"]
 
     r = await tenant.http.patch(url, json={"actions": [hook()]})
     assert "secret" not in (await stored_actions(wf["id"]))[0]["config"]

@@ -2,26 +2,34 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
+
+import msgspec
 
 from app.core.errors import AppError
-from app.engine.actions.base import ActionError
-from app.workflows.templating import TemplateError, render, render_value
+from app.engine.actions.base import ActionError, StepContext
+from app.workflows.definition import render_fields
+from app.workflows.templating import TemplateError, off_loop
+
+ConfigT = TypeVar("ConfigT", bound=msgspec.Struct)
 
 
-def render_field(name: str, template: str, variables: dict[str, Any]) -> str:
-    """Render one config string; a template error fails the step for good (no retry helps)."""
+def template_failure(exc: TemplateError) -> ActionError:
+    """A template error fails the step for good (no retry helps); the message names the field."""
+    return ActionError(exc.step_message(), retryable=False)
+
+
+async def rendered(config: ConfigT, variables: dict[str, Any]) -> ConfigT:
+    """The step's config with its template fields rendered, off the event loop."""
     try:
-        return render(template, variables)
+        return await off_loop(render_fields, config, variables)
     except TemplateError as exc:
-        raise ActionError(f"template error in {name}: {exc.message}", retryable=False) from exc
+        raise template_failure(exc) from exc
 
 
-def render_json(name: str, value: Any, variables: dict[str, Any]) -> Any:
-    try:
-        return render_value(value, variables)
-    except TemplateError as exc:
-        raise ActionError(f"template error in {name}: {exc.message}", retryable=False) from exc
+async def render_step(ctx: StepContext, config: ConfigT) -> ConfigT:
+    """The first half of every action's checks: the config with its templates rendered."""
+    return await rendered(config, ctx.variables)
 
 
 def service_error(exc: AppError) -> ActionError:

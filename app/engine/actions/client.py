@@ -9,11 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 from app.core.errors import AppError
-from app.engine.actions._util import render_field, render_json, service_error
+from app.engine.actions._util import ConfigT, render_step, service_error
 from app.engine.actions.base import ActionError, StepContext
 from app.workflows.definition import TagConfig, UpdateClientConfig
-
-_TEMPLATED = ("name", "email", "phone", "company")
 
 
 def _client_id(ctx: StepContext) -> Any:
@@ -22,17 +20,20 @@ def _client_id(ctx: StepContext) -> Any:
     return ctx.client_id
 
 
+async def validate_client_change(ctx: StepContext, config: ConfigT) -> ConfigT:
+    """UPDATE_CLIENT/ADD_TAG/REMOVE_TAG, rendered, before their effect: there is a client."""
+    _client_id(ctx)
+    return config
+
+
+async def check_client_change(ctx: StepContext, config: ConfigT) -> ConfigT:
+    return await validate_client_change(ctx, await render_step(ctx, config))
+
+
 async def update_client(ctx: StepContext, config: UpdateClientConfig) -> dict[str, Any]:
     from app.clients.service import update_client as update
 
-    changes: dict[str, Any] = {}
-    for name, value in config.changes().items():
-        if name in _TEMPLATED:
-            changes[name] = render_field(name, value, ctx.variables)
-        elif name == "custom_fields":
-            changes[name] = render_json(name, value, ctx.variables)
-        else:
-            changes[name] = value
+    changes = (await check_client_change(ctx, config)).changes()
     try:
         client = await update(
             tenant_id=ctx.tenant_id,
@@ -50,7 +51,7 @@ async def update_client(ctx: StepContext, config: UpdateClientConfig) -> dict[st
 async def add_tag(ctx: StepContext, config: TagConfig) -> dict[str, Any]:
     from app.clients.service import add_tag as add
 
-    tag = render_field("tag", config.tag, ctx.variables)
+    tag = (await check_client_change(ctx, config)).tag
     try:
         client = await add(tenant_id=ctx.tenant_id, client_id=_client_id(ctx), tag=tag)
     except AppError as exc:
@@ -61,7 +62,7 @@ async def add_tag(ctx: StepContext, config: TagConfig) -> dict[str, Any]:
 async def remove_tag(ctx: StepContext, config: TagConfig) -> dict[str, Any]:
     from app.clients.service import remove_tag as remove
 
-    tag = render_field("tag", config.tag, ctx.variables)
+    tag = (await check_client_change(ctx, config)).tag
     try:
         client = await remove(tenant_id=ctx.tenant_id, client_id=_client_id(ctx), tag=tag)
     except AppError as exc:

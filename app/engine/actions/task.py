@@ -7,7 +7,7 @@ from typing import Any
 from uuid import UUID
 
 from app.core.errors import AppError
-from app.engine.actions._util import render_field, service_error
+from app.engine.actions._util import render_step, service_error
 from app.engine.actions.base import ActionError, StepContext
 from app.workflows.definition import CreateTaskConfig
 
@@ -24,11 +24,21 @@ def _assignee(ctx: StepContext, assignee: str | None) -> UUID | None:
         raise ActionError(f"assignee {assignee!r} is not a user id", retryable=False) from exc
 
 
+async def validate_task(ctx: StepContext, config: CreateTaskConfig) -> CreateTaskConfig:
+    """CREATE_TASK, rendered, before its effect: the assignee is a user id (or "owner")."""
+    _assignee(ctx, config.assignee)
+    return config
+
+
+async def check_task(ctx: StepContext, config: CreateTaskConfig) -> CreateTaskConfig:
+    return await validate_task(ctx, await render_step(ctx, config))
+
+
 async def create_task(ctx: StepContext, config: CreateTaskConfig) -> dict[str, Any]:
     from app.tasks.service import create_task as create
 
-    title = render_field("title", config.title, ctx.variables)
-    description = render_field("description", config.description, ctx.variables)
+    config = await check_task(ctx, config)
+    title, description = config.title, config.description
     due_at = None
     if config.due_in is not None:
         due_at = datetime.now(UTC) + timedelta(seconds=config.due_in.total_seconds())

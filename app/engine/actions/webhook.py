@@ -8,6 +8,8 @@ attempt, so it can drop a repeat after a crash.
 
 from __future__ import annotations
 
+import time
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -15,27 +17,39 @@ import msgspec
 
 from app.core.config import Settings, get_settings
 from app.core.crypto import SecretDecryptError, decrypt_secret, is_encrypted
+from app.core.metrics import WEBHOOK_DELIVERIES
+from app.engine.actions._util import rendered
 from app.engine.actions.base import ActionError, ActionHandler, StepContext
-from app.webhooks.guard import AddressRefused, ResolutionFailed, parse_allowlist
+from app.webhooks import standard
+from app.webhooks.guard import AddressRefused, AllowEntry, ResolutionFailed, parse_allowlist
 from app.webhooks.outbound import (
     OutboundRequest,
     WebhookRequestError,
+    check_destination,
     parse_retry_after,
     send,
 )
 from app.webhooks.signing import DELIVERY_HEADER, signature_headers
+from app.workflows.credentials import plain_webhook_config
 from app.workflows.definition import WebhookConfig
-from app.workflows.templating import TemplateError, render, render_value
 
 USER_AGENT = "crmflow-webhook/1"
 # Headers the workflow cannot set: they carry the signature, framing or routing.
-_RESERVED = {"host", "content-length", "transfer-encoding", "connection"}
+_RESERVED = {
+    "host",
+    "content-length",
+    "transfer-encoding",
+    "connection",
+    standard.ID_HEADER,
+    standard.TIMESTAMP_HEADER,
+    standard.SIGNATURE_HEADER,
+}
 _RESERVED_PREFIX = "x-crmflow-"
 _NO_BODY = {"GET", "DELETE"}
 
 
-def _render_body(config: WebhookConfig, variables: dict[str, Any]) -> tuple[bytes | None, str]:
-    """The request body and its default content type."""
+def _body(config: WebhookConfig, variables: dict[str, Any]) -> tuple[bytes | None, str]:
+    """The request body (of a rendered config) and its default content type."""
     if config.method in _NO_BODY and config.body is None:
         return None, ""
     if config.body is None:
@@ -43,41 +57,39 @@ def _render_body(config: WebhookConfig, variables: dict[str, Any]) -> tuple[byte
         value: Any = {k: variables.get(k) for k in ("event", "client", "workflow")}
         return msgspec.json.encode(value), "application/json"
     if isinstance(config.body, str):
-        text = render(config.body, variables)
         try:
-            msgspec.json.decode(text)
-        except msgspec.DecodeError:
-            return text.encode(), "text/plain; charset=utf-8"
-        return text.encode(), "application/json"
-    return msgspec.json.encode(render_value(config.body, variables)), "application/json"
+            msgspec.json.decode(config.body)
+        except (msgspec.DecodeError, RecursionError):
+            return config.body.encode(), "text/plain; charset=utf-8"
+        return config.body.encode(), "application/json"
+    return msgspec.json.encode(config.body), "application/json"
 
 
-def _secret(config: WebhookConfig, settings: Settings) -> str | None:
+def _secrets(config: WebhookConfig, settings: Settings) -> list[str]:
+    """The secrets that sign now: the current one, plus the previous one during a rotation."""
     if not config.secret:
-        return None
+        return []
     if not is_encrypted(config.secret):
         # Saved before encryption was in place; still usable.
-        return config.secret
+        return [config.secret]
     try:
-        return decrypt_secret(config.secret, settings=settings)
+        plaintext = decrypt_secret(config.secret, settings=settings)
     except SecretDecryptError as exc:
         raise ActionError(f"the webhook secret cannot be used: {exc}", retryable=False) from exc
+    return standard.load_keyring(plaintext).active()
 
 
 def build_request(
     ctx: StepContext, config: WebhookConfig, settings: Settings
 ) -> tuple[OutboundRequest, bool]:
-    """The rendered, signed request; (request, signed)."""
-    try:
-        url = render(config.url, ctx.variables).strip()
-        headers = {
-            str(name): str(render(value, ctx.variables))
-            for name, value in config.headers.items()
-            if name.lower() not in _RESERVED and not name.lower().startswith(_RESERVED_PREFIX)
-        }
-        body, content_type = _render_body(config, ctx.variables)
-    except TemplateError as exc:
-        raise ActionError(f"template error: {exc.message}", retryable=False) from exc
+    """The signed request of a rendered config; (request, signed)."""
+    url = config.url.strip()
+    headers = {
+        str(name): str(value)
+        for name, value in config.headers.items()
+        if name.lower() not in _RESERVED and not name.lower().startswith(_RESERVED_PREFIX)
+    }
+    body, content_type = _body(config, ctx.variables)
     if any("\r" in v or "\n" in v for v in headers.values()):
         raise ActionError("a rendered header value contains a line break", retryable=False)
     lowered = {k.lower() for k in headers}
@@ -86,9 +98,15 @@ def build_request(
     if "user-agent" not in lowered:
         headers["User-Agent"] = USER_AGENT
     headers[DELIVERY_HEADER] = ctx.idempotency_key
-    secret = _secret(config, settings)
-    if secret is not None:
-        headers.update(signature_headers(secret, body or b""))
+    unsigned = dict(headers)
+    secrets = _secrets(config, settings)
+    now = time.time()
+    # Standard Webhooks: webhook-id is the step's idempotency key, stable across retries.
+    headers.update(standard.signature_headers(secrets, ctx.idempotency_key, body or b"", now=now))
+    if secrets:
+        # The deprecated X-Crmflow-* signature, by the current secret only.
+        headers.update(signature_headers(secrets[0], body or b"", now=now))
+    signature_names = set(headers) - set(unsigned)
     request = OutboundRequest(
         method=config.method,
         url=url,
@@ -96,14 +114,39 @@ def build_request(
         body=body,
         # WEBHOOK_TIMEOUT_S is the operator's ceiling on what a workflow may ask for.
         timeout_s=min(config.timeout_s, settings.webhook_timeout_s),
+        # Whatever the step set (an API key, a cookie ...) and the signatures are for this
+        # origin only.
+        credential_headers=frozenset(name.lower() for name in [*config.headers, *signature_names]),
     )
-    return request, secret is not None
+    return request, bool(secrets)
 
 
-async def run_webhook(
+@dataclass(frozen=True, slots=True)
+class PreparedWebhook:
+    config: WebhookConfig  # rendered, header values in plain text
+    request: OutboundRequest
+    signed: bool
+    allowlist: list[AllowEntry]
+    base: dict[str, Any]  # what the step log shows of the request
+
+
+async def render_webhook(
+    ctx: StepContext, config: WebhookConfig, *, settings: Settings | None = None
+) -> WebhookConfig:
+    """The config with its header values decrypted (stored encrypted: they carry credentials)
+    and every template rendered."""
+    try:
+        config = plain_webhook_config(config, settings=settings or get_settings())
+    except SecretDecryptError as exc:
+        raise ActionError(f"a webhook header cannot be used: {exc}", retryable=False) from exc
+    return await rendered(config, ctx.variables)
+
+
+def prepare_webhook(
     ctx: StepContext, config: WebhookConfig, *, settings: Settings
-) -> dict[str, Any]:
-    """Send the step's request; the output dict is logged on the step."""
+) -> PreparedWebhook:
+    """A rendered config up to the moment the request leaves: build and sign, read the
+    allowlist. Raises ActionError as the step would fail."""
     request, signed = build_request(ctx, config, settings)
     base: dict[str, Any] = {
         "method": request.method,
@@ -115,8 +158,37 @@ async def run_webhook(
         allowlist = parse_allowlist(settings.webhook_allowlist)
     except ValueError as exc:
         raise ActionError(f"WEBHOOK_ALLOWLIST is invalid: {exc}", retryable=False) from exc
+    return PreparedWebhook(config, request, signed, allowlist, base)
+
+
+async def validate_webhook(
+    ctx: StepContext, config: WebhookConfig, *, settings: Settings | None = None
+) -> WebhookConfig:
+    """A rendered WEBHOOK up to the moment it would connect (the dry run): prepare_webhook,
+    then the address guard on the URL, exactly as `send` applies it to the first hop."""
+    prepared = prepare_webhook(ctx, config, settings=settings or get_settings())
     try:
-        response = await send(request, allowlist=allowlist)
+        await check_destination(prepared.request, allowlist=prepared.allowlist)
+    except (AddressRefused, WebhookRequestError) as exc:
+        raise ActionError(str(exc), retryable=False, output=prepared.base) from exc
+    except ResolutionFailed as exc:
+        raise ActionError(str(exc), output=prepared.base) from exc
+    except httpx.TimeoutException as exc:
+        raise ActionError(
+            f"network error: {type(exc).__name__}: {exc}", output=prepared.base
+        ) from exc
+    return config
+
+
+async def run_webhook(
+    ctx: StepContext, config: WebhookConfig, *, settings: Settings
+) -> dict[str, Any]:
+    """Send the step's request; the output dict is logged on the step."""
+    rendered_config = await render_webhook(ctx, config, settings=settings)
+    prepared = prepare_webhook(ctx, rendered_config, settings=settings)
+    base = prepared.base
+    try:
+        response = await send(prepared.request, allowlist=prepared.allowlist)
     except (AddressRefused, WebhookRequestError) as exc:
         raise ActionError(str(exc), retryable=False, output=base) from exc
     except ResolutionFailed as exc:
@@ -151,11 +223,25 @@ async def run_webhook(
     raise ActionError(f"HTTP {status} from {response.url}", retryable=False, output=output)
 
 
+def _outcome(error: ActionError) -> str:
+    """The metric label of a failed attempt: the HTTP class, or why no answer came."""
+    status = (error.output or {}).get("status")
+    if isinstance(status, int):
+        return "429" if status == 429 else f"{status // 100}xx"
+    return "network_error" if error.retryable else "refused"
+
+
 def make_webhook_handler(settings: Settings | None = None) -> ActionHandler:
     """A WEBHOOK handler bound to settings (tests pass theirs; the registry uses the process')."""
 
     async def handler(ctx: StepContext, config: Any) -> dict[str, Any]:
-        return await run_webhook(ctx, config, settings=settings or get_settings())
+        try:
+            output = await run_webhook(ctx, config, settings=settings or get_settings())
+        except ActionError as exc:
+            WEBHOOK_DELIVERIES.labels(_outcome(exc)).inc()
+            raise
+        WEBHOOK_DELIVERIES.labels("2xx").inc()
+        return output
 
     return handler
 

@@ -1,0 +1,44 @@
+"""Indexes for the console's executions list at scale (declared in tables/indexes.py).
+
+The SQL is frozen here on purpose: a migration must keep meaning what it meant when it ran.
+"""
+
+from piccolo.apps.migrations.auto.migration_manager import MigrationManager
+from piccolo.engine import engine_finder
+
+ID = "2026-11-24T21:10:00:000000"
+VERSION = "1.38.0"
+DESCRIPTION = "console indexes: executions by tenant+status, workflow, completion time"
+
+CREATE = (
+    'CREATE INDEX IF NOT EXISTS "ix_workflow_executions_tenant_status_created" ON "workflow_executions" ("tenant", "status", "created_at", "id")',
+    'CREATE INDEX IF NOT EXISTS "ix_workflow_executions_workflow_created" ON "workflow_executions" ("workflow", "created_at", "id")',
+    'CREATE INDEX IF NOT EXISTS "ix_workflow_executions_tenant_completed" ON "workflow_executions" ("tenant", "completed_at")',
+)
+
+DROP = (
+    'DROP INDEX IF EXISTS "ix_workflow_executions_tenant_status_created"',
+    'DROP INDEX IF EXISTS "ix_workflow_executions_workflow_created"',
+    'DROP INDEX IF EXISTS "ix_workflow_executions_tenant_completed"',
+)
+
+
+async def _run(statements: tuple[str, ...]) -> None:
+    engine = engine_finder()
+    assert engine is not None
+    for statement in statements:
+        await engine._run_in_new_connection(statement)
+
+
+async def forwards() -> MigrationManager:
+    manager = MigrationManager(migration_id=ID, app_name="crmflow", description=DESCRIPTION)
+
+    async def create() -> None:
+        await _run(CREATE)
+
+    async def drop() -> None:
+        await _run(DROP)
+
+    manager.add_raw(create)
+    manager.add_raw_backwards(drop)
+    return manager

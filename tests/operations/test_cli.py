@@ -1,0 +1,75 @@
+"""`crmflow create-key` (the lost-key path) and `crmflow status`."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+
+import httpx
+
+from app.core.config import PROJECT_ROOT
+from app.core.sql import fetchval
+from tests.conftest import TenantCtx
+
+
+async def _cli(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "DATABASE_URL": database_url}
+    return await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "app.cli", *args],
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+async def test_create_key_issues_a_working_key_for_an_existing_user(
+    tenant: TenantCtx, database_url: str, base_url: str
+) -> None:
+    email = await fetchval("SELECT email FROM users WHERE id = $1", tenant.admin_id)
+    done = await _cli(database_url, "create-key", "--email", email.upper())
+    assert done.returncode == 0, done.stderr
+    key = next(
+        line.split("=", 1)[1] for line in done.stdout.splitlines() if line.startswith("api_key=")
+    )
+    assert key != tenant.api_key
+    async with httpx.AsyncClient(
+        base_url=base_url, headers={"Authorization": f"Bearer {key}"}
+    ) as http:
+        me = await http.get("/api/v1/clients")
+    assert me.status_code == 200
+    audit = await fetchval(
+        "SELECT count(*) FROM audit_logs WHERE tenant = $1 AND resource_type = 'api_key'",
+        tenant.tenant_id,
+    )
+    assert audit >= 1
+
+    unknown = await _cli(database_url, "create-key", "--email", "nobody@nowhere.test")
+    assert unknown.returncode == 1
+    assert "No active user" in unknown.stderr
+
+
+async def test_status_reports_database_migrations_queue_and_workers(
+    database_url: str, base_url: str
+) -> None:
+    from app.worker import runtime as rt
+
+    api = rt.current()
+    assert api is not None
+    # What every SAQ worker writes every 10 s; here under a name of this test's own, so the
+    # check does not depend on whether the session's API worker is paused by another test.
+    worker_id = f"status-test-{os.getpid()}"
+    await api.queue.worker_info(worker_id, queue_key=api.queue.name, ttl=60)
+    done = await _cli(database_url, "status")
+    assert done.returncode == 0, done.stdout + done.stderr
+    out = done.stdout
+    assert "database: " in out
+    assert "migrations: " in out
+    assert "none pending" in out
+    assert "queue: postgres 'crmflow'" in out
+    assert f"worker: {worker_id}" in out
