@@ -57,14 +57,18 @@ async def test_create_key_issues_a_working_key_for_an_existing_user(
 async def test_status_reports_database_migrations_queue_and_workers(
     database_url: str, base_url: str
 ) -> None:
-    from app.worker import runtime as rt
+    from app.worker.queue import build_queue
 
-    api = rt.current()
-    assert api is not None
-    # What every SAQ worker writes every 10 s; here under a name of this test's own, so the
-    # check does not depend on whether the session's API worker is paused by another test.
+    # What every SAQ worker writes every 10 s, written here on the very queue the CLI reads (the
+    # service's database, default name): the session's API runtime may be working another backend
+    # at this point (the engine tests switch it to Redis), so it cannot stand in for a worker.
+    queue = build_queue(database_url)
+    await queue.connect()
     worker_id = f"status-test-{os.getpid()}"
-    await api.queue.worker_info(worker_id, queue_key=api.queue.name, ttl=60)
+    try:
+        await queue.worker_info(worker_id, queue_key=queue.name, ttl=60)
+    finally:
+        await queue.disconnect()
     done = await _cli(database_url, "status")
     assert done.returncode == 0, done.stdout + done.stderr
     out = done.stdout
