@@ -396,8 +396,21 @@ async def list_clients(
     return ClientPage(items=[to_out(snapshot(r)) for r in rows], next_cursor=next_cursor)
 
 
+async def client_names(*, tenant_id: UUID, ids: list[UUID]) -> dict[UUID, str]:
+    """The names of these clients of the tenant (ids of other tenants, or deleted, are absent)."""
+    if not ids:
+        return {}
+    rows = await fetch(
+        "SELECT id, name FROM clients WHERE tenant = $1 AND id = ANY($2::uuid[])",
+        tenant_id,
+        list(set(ids)),
+    )
+    return {r["id"]: r["name"] for r in rows}
+
+
 __all__ = [
     "add_tag",
+    "client_names",
     "create_client",
     "delete_client",
     "get_client",

@@ -13,6 +13,7 @@ from litestar.response import Template
 
 from app.core.errors import UnprocessableError
 from app.dashboard.context import DashRequest, Me, page, see_other
+from app.dashboard.lookups import client_names
 from app.emails import service
 from app.emails.schemas import MAX_SELECTION
 from tables.enums import EmailStatus
@@ -63,6 +64,7 @@ class EmailPages(Controller):
             principal,
             status_code=400 if errors else 200,
             items=items,
+            clients=await client_names(principal.tenant_id, (m.client_id for m in items)),
             next_cursor=next_cursor,
             status=raw_status.upper(),
             statuses=[s.value for s in EmailStatus],

@@ -10,6 +10,7 @@ from litestar.response import Template
 
 from app.dashboard.context import DashRequest, Me, page
 from app.dashboard.executions import POLL_SECONDS, STOP_POLLING
+from app.dashboard.lookups import client_names
 from app.events.queries import get_event, get_event_matches
 
 
@@ -31,6 +32,7 @@ class EventPages(Controller):
             principal,
             status_code=STOP_POLLING if is_htmx and not live else 200,
             ev=event,
+            clients=await client_names(principal.tenant_id, [event.client_id]),
             why=why,
             live=live,
             poll_seconds=POLL_SECONDS,

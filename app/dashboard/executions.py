@@ -14,7 +14,7 @@ from app.core.auth import Principal
 from app.core.errors import ConflictError, FieldError, UnprocessableError
 from app.dashboard.context import DashRequest, Me, page, see_other
 from app.dashboard.filters import ExecutionFilters, parse_execution_filters
-from app.dashboard.lookups import workflow_names
+from app.dashboard.lookups import client_names, workflow_names
 from app.executions import service
 from app.executions.schemas import MAX_BULK, BulkRequest, BulkResult, ExecutionOut
 from tables.enums import ExecutionStatus
@@ -79,6 +79,9 @@ class ExecutionPages(Controller):
             live=live,
             poll_seconds=POLL_SECONDS,
             names=await workflow_names(principal.tenant_id),
+            clients=await client_names(
+                principal.tenant_id, [f.client, *(e.client_id for e in items)]
+            ),
             statuses=[s.value for s in ExecutionStatus],
             bulk_done=_bulk_done(request),
         )
@@ -134,6 +137,7 @@ class ExecutionPages(Controller):
             live=live,
             poll_seconds=POLL_SECONDS,
             names=await workflow_names(principal.tenant_id),
+            clients=await client_names(principal.tenant_id, [execution.client_id]),
             steps=execution.definition.get("actions", []),
         )
 

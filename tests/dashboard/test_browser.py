@@ -11,6 +11,7 @@ import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 import pytest
 
@@ -122,6 +123,8 @@ async def test_sign_in_filter_and_open_steps(
     await page.wait_for_url("**status=FAILED**")
     assert await page.locator("tr[data-status]").count() == 2
     assert await page.locator("tr[data-status=COMPLETED]").count() == 0
+    assert await page.locator("#exec-rows tbody .badge").all_inner_texts() == ["FAILED"] * 2
+    assert await page.locator("select[name=status]").input_value() == "FAILED"  # kept in the form
     await screenshot(page, "executions")
 
     await page.locator("tr[data-status=FAILED] a").first.click()
@@ -172,6 +175,8 @@ async def test_watch_running_to_completed_without_reload(
         await page.evaluate("window.__noReload = true")
         selector = f"tr:has(a[href='/dashboard/executions/{execution['id']}'])"
         assert await page.locator(selector).get_attribute("data-status") == "RUNNING"
+        assert await page.locator(f"{selector} .badge").inner_text() == "RUNNING"
+        assert await page.locator(selector).locator("td").nth(5).inner_text() == "Patient Client"
         assert await page.locator(".live").is_visible()
         await screenshot(page, "executions-live")
     finally:
@@ -180,6 +185,7 @@ async def test_watch_running_to_completed_without_reload(
         f"tr[data-status=COMPLETED]:has(a[href='/dashboard/executions/{execution['id']}'])"
     )
     assert await page.evaluate("window.__noReload === true")  # swapped in by htmx, no reload
+    assert await page.locator(f"{selector} .badge").inner_text() == "COMPLETED"
     assert await page.locator(".live").count() == 0  # polling stopped with the last live row
 
     await page.locator(selector).locator("a").first.click()
@@ -205,17 +211,33 @@ async def test_retry_a_failed_execution(browser: Any, base_url: str, tenant: Ten
     # The retried step fails again: its second attempt appears on the same page.
     await page.wait_for_function("document.querySelectorAll('details.attempt').length === 2")
     await wait_status(tenant, execution["id"], "FAILED")
+    await page.wait_for_selector("#execution h1 .badge:has-text('FAILED')")
+    # Each run's attempts are numbered from 1: the page lists the first run's and the retry's.
+    attempts = await page.locator("details.attempt summary").all_inner_texts()
+    assert len(attempts) == 2
+    assert all("FAILED" in a and "client.custom_fields.nope" in a for a in attempts)
+    assert await page.locator("button:has-text('Retry from the failed step')").is_visible()
 
 
 async def test_approve_a_draft_and_it_is_delivered(
     browser: Any, base_url: str, tenant: TenantCtx, session_sink: SmtpSink
 ) -> None:
     to = unique_address()
-    email = await make_email(tenant, to=to, subject="Your quote", body="Dear Ada,\nhere it is.")
+    client = await create_client(tenant, name="Ada Lovelace")
+    email = await make_email(
+        tenant,
+        to=to,
+        subject="Your quote",
+        body="Dear Ada,\nhere it is.",
+        client_id=UUID(client["id"]),
+    )
     page = await sign_in(browser, base_url, await add_member_key(tenant))
     await page.goto("/dashboard/emails")
     card = page.locator(f"article[data-email='{email['email_id']}']")
     assert "Dear Ada" in await card.inner_text()
+    assert await card.locator(f"a[href='/dashboard/clients/{client['id']}']").inner_text() == (
+        "Ada Lovelace"
+    )
     await screenshot(page, "emails")
     await card.locator("button:has-text('Approve')").click()
     await page.wait_for_selector(".flash.ok")
@@ -231,6 +253,11 @@ async def test_approve_a_draft_and_it_is_delivered(
         until=lambda status: status == "SENT",
         what="the email to be SENT",
     )
+    # And the operator sees it sent.
+    await page.goto("/dashboard/emails?status=SENT")
+    sent = page.locator(f"article[data-email='{email['email_id']}']")
+    assert await sent.locator(".badge").inner_text() == "SENT"
+    assert "sent " in await sent.inner_text()
 
 
 async def test_member_is_denied_an_admin_action(
@@ -367,6 +394,7 @@ async def test_bulk_cancel_a_filtered_set(browser: Any, base_url: str, tenant: T
     await page.wait_for_selector(".flash.ok:has-text('3 executions cancelled')")
     assert "status=WAITING" in page.url  # back on the same filtered list
     assert await page.locator("tr[data-status=WAITING]").count() == 0
+    assert "No executions match." in await page.locator("#exec-rows").inner_text()
     # The other workflow's executions were outside the filter: untouched.
     assert (
         await fetchval(

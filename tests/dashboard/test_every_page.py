@@ -188,3 +188,21 @@ async def test_bad_filter_values_are_a_clear_400(console: Console) -> None:
             assert response.status_code in (400, 422), (page, params, response.status_code)
             assert field in response.text, (page, params)
             assert "<form" in response.text or "<h1" in response.text
+
+
+async def test_another_tenants_ids_as_filters_find_nothing(
+    world: World, other_console: Console
+) -> None:
+    """Another tenant's workflow or client id in a filter matches nothing and names nothing."""
+    for field in ("workflow", "client"):
+        params = {field: world.ids[field]}
+        listing = await other_console.http.get("/dashboard/executions", params=params)
+        assert listing.status_code == 200, (field, listing.status_code)
+        assert "No executions match." in listing.text
+        assert "Every Page" not in listing.text
+        assert "Greets" not in listing.text
+        bulk = await other_console.http.get(
+            "/dashboard/executions/bulk", params={"action": "cancel", **params}
+        )
+        assert bulk.status_code == 200
+        assert 'data-count="0"' in bulk.text

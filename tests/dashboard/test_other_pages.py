@@ -176,3 +176,28 @@ async def test_other_tenants_workflow_and_client_are_404(
         assert response.status_code == 404, path
     toggle = await other_console.post(f"/dashboard/workflows/{wf['id']}/deactivate")
     assert toggle.status_code == 404
+
+
+async def test_pages_name_the_client_not_its_id(tenant: TenantCtx, console: Console) -> None:
+    from uuid import UUID
+
+    await create_workflow(tenant, trigger_type="CLIENT_CREATED", actions=NOTE, name="Greets")
+    client = await create_client(tenant, name="Ada Lovelace")
+    [execution] = await wait_executions(tenant, count=1)
+    email = await make_email(tenant, subject="Your offer", client_id=UUID(client["id"]))
+    link = f'<a href="/dashboard/clients/{client["id"]}">Ada Lovelace</a>'
+
+    emails = await console.http.get("/dashboard/emails")
+    assert f'data-email="{email["email_id"]}"' in emails.text
+    assert link in emails.text
+    rows = await console.http.get("/dashboard/executions")
+    assert link in rows.text
+    fragment = await console.http.get("/dashboard/executions", headers={"HX-Request": "true"})
+    assert link in fragment.text
+    detail = await console.http.get(f"/dashboard/executions/{execution['id']}")
+    assert link in detail.text
+    event = await console.http.get(f"/dashboard/events/{execution['event_id']}")
+    assert link in event.text
+    # Filtered by the client, the list says whose executions these are.
+    by_client = await console.http.get("/dashboard/executions", params={"client": client["id"]})
+    assert 'class="muted">Ada Lovelace</a>' in by_client.text
