@@ -23,6 +23,7 @@ from app.core.errors import EXCEPTION_HANDLERS, StrictStructSchemaPlugin
 from app.core.jsonbody import BoundedJsonRequest
 from app.core.listing import reject_unknown_query
 from app.core.logging import configure_from_settings
+from app.core.request_context import FreshRequestState
 from app.core.request_id import RequestIdMiddleware
 from app.core.security_headers import add_security_headers
 from app.core.uow import TransactionMiddleware, get_engine
@@ -163,7 +164,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
     )
     # Outermost, around Litestar's own exception handling and routing: every response (404s and
     # auth failures included) echoes X-Request-ID, and every line of the request carries it.
-    app.asgi_handler = RequestIdMiddleware(app.asgi_handler)
+    # Inside it, no request inherits another's actor or transaction (app/core/request_context.py).
+    app.asgi_handler = RequestIdMiddleware(FreshRequestState(app.asgi_handler))
     # The workflow language as real schemas (app/workflows/language.py).
     install_openapi(app)
     return app

@@ -12,8 +12,8 @@ from __future__ import annotations
 import inspect
 import logging
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
@@ -165,6 +165,28 @@ async def unit_of_work() -> AsyncIterator[None]:
         _pending.reset(token)
     await dispatch_now(pending.events)
     await _run_jobs(pending.jobs)
+
+
+@contextmanager
+def no_inherited_work() -> Iterator[None]:
+    """Run the block outside any transaction or unit of work it may have inherited.
+
+    For the start of a request (see app/core/request_context.py: FreshRequestState): the state a
+    unit of work keeps lives in context variables, and a server may start a request in a context
+    captured inside an earlier request's unit of work, long finished.
+    """
+    engine = get_engine()
+    tokens = (
+        engine.current_transaction.set(None),
+        _pending.set(None),
+        _deferred.set(None),
+    )
+    try:
+        yield
+    finally:
+        _deferred.reset(tokens[2])
+        _pending.reset(tokens[1])
+        engine.current_transaction.reset(tokens[0])
 
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
