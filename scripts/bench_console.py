@@ -215,11 +215,17 @@ def start_api(url: str, sock: socket.socket) -> subprocess.Popen[bytes]:
         "RUN_WORKER_IN_API": "false",
         "LOG_LEVEL": "WARNING",
     }
+    # Not uvicorn.run(fd=...): uvicorn takes an fd for an AF_UNIX socket, so asyncio leaves
+    # Nagle's algorithm on for its TCP connections, and every response waits for the client's
+    # delayed ACK (~40 ms each). socket.socket(fileno=...) reads the socket's real family, and
+    # the connections get TCP_NODELAY as under `crmflow serve`.
     code = (
-        "import sys, uvicorn\n"
+        "import socket, sys, uvicorn\n"
         "from app.server import create_app\n"
-        "uvicorn.run(create_app(), fd=int(sys.argv[1]), log_level='warning', log_config=None,"
+        "sock = socket.socket(fileno=int(sys.argv[1]))\n"
+        "config = uvicorn.Config(create_app(), log_level='warning', log_config=None,"
         " access_log=False)\n"
+        "uvicorn.Server(config).run(sockets=[sock])\n"
     )
     return subprocess.Popen(
         [sys.executable, "-c", code, str(sock.fileno())],
@@ -284,13 +290,17 @@ async def measure(
         cursor = first.json()["next_cursor"]
 
         def page(
-            path: str, params: dict[str, str] | None = None, *, htmx: bool = False, code: int = 200
+            path: str,
+            params: dict[str, str] | None = None,
+            *,
+            htmx: bool = False,
+            codes: tuple[int, ...] = (200,),
         ) -> Callable[[], Awaitable[None]]:
             headers = {"HX-Request": "true"} if htmx else {}
 
             async def get() -> None:
                 r = await console.get(path, params=params, headers=headers)
-                assert r.status_code == code, (path, params, r.status_code, r.text[:300])
+                assert r.status_code in codes, (path, params, r.status_code, r.text[:300])
 
             return get
 
@@ -344,9 +354,10 @@ async def measure(
                 samples,
             ),
             (
-                # Reads back to the oldest row: refused (400, "narrow it") at the search bound.
+                # Reads back to the oldest row: at 1,000,000 refused (400, "narrow it") at the
+                # search bound; a small --executions run may finish the search (200, no row).
                 "search q=ORD-999999 (oldest; bounded)",
-                page("/dashboard/executions", {"q": "ORD-999999"}, code=400),
+                page("/dashboard/executions", {"q": "ORD-999999"}, codes=(200, 400)),
                 max(5, samples // 20),
             ),
             (

@@ -430,3 +430,47 @@ def teardown_module() -> None:
         docs.mkdir(parents=True, exist_ok=True)
         for shot in SHOTS.glob("*.png"):
             shutil.copy(shot, docs / shot.name)
+
+
+async def test_the_console_works_without_javascript(
+    browser: Any, base_url: str, tenant: TenantCtx
+) -> None:
+    """Pages are plain HTML and forms: with scripts off, an operator reads and acts the same."""
+    await create_workflow(tenant, trigger_type="CLIENT_CREATED", actions=BROKEN, name="Fails")
+    await create_workflow(tenant, trigger_type="CLIENT_CREATED", actions=NOTE, name="Greets")
+    await create_client(tenant, name="No Script")
+    failed = [e for e in await wait_executions(tenant, count=2) if e["status"] == "FAILED"]
+    email = await make_email(tenant, subject="Plain HTML")
+    context = await browser.new_context(
+        base_url=base_url, java_script_enabled=False, viewport={"width": 1280, "height": 900}
+    )
+    page = await context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+
+    await page.goto("/dashboard/executions")
+    await page.fill("input[name=api_key]", tenant.api_key)
+    await page.click("button:has-text('Sign in')")
+    await page.wait_for_url("**/dashboard/executions")
+    assert await page.locator("tr[data-status]").count() == 2
+    await page.select_option("select[name=status]", "FAILED")
+    await page.click("button:has-text('Filter')")
+    await page.wait_for_url("**status=FAILED**")
+    assert await page.locator("#exec-rows tbody .badge").all_inner_texts() == ["FAILED"]
+
+    await page.locator("tr[data-status=FAILED] a").first.click()
+    await page.wait_for_url(f"**/dashboard/executions/{failed[0]['id']}")
+    await page.locator("details.attempt summary").first.click()  # <details> needs no script
+    assert await page.locator("details.attempt[open] pre.err").first.is_visible()
+    await page.click("button:has-text('Retry from the failed step')")  # a plain POST, then 303
+    await page.wait_for_url(f"**/dashboard/executions/{failed[0]['id']}")
+    await wait_status(tenant, failed[0]["id"], "FAILED")
+    await page.reload()  # no live refresh without scripts: a reload shows the new attempt
+    assert await page.locator("details.attempt").count() == 2
+
+    await page.goto("/dashboard/emails")
+    card = page.locator(f"article[data-email='{email['email_id']}']")
+    await card.locator("button:has-text('Approve')").click()
+    await page.wait_for_selector(".flash.ok:has-text('1 approved')")
+    await page.click("button:has-text('Sign out')")
+    await page.wait_for_url("**/dashboard/login")
+    await context.close()

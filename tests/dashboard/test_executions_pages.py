@@ -146,3 +146,36 @@ async def test_other_tenants_execution_is_404(tenant: TenantCtx, other_console: 
     assert execution["id"] not in listing.text
     malformed = await other_console.http.get("/dashboard/executions/not-a-uuid")
     assert malformed.status_code in (404, 422)
+
+
+async def test_live_refresh_keeps_filters_and_page(tenant: TenantCtx, console: Console) -> None:
+    from html import escape
+
+    await create_workflow(tenant, trigger_type="CLIENT_CREATED", actions=PARKED, name="Waits")
+    for _ in range(2):
+        await create_client(tenant)
+    executions = await wait_executions(tenant, count=2, terminal=False)
+    for e in executions:
+        await wait_status(tenant, e["id"], "WAITING")
+    # Page 2 of one row each: the console's cursor is the API's (the same service).
+    first = await tenant.http.get("/api/v1/executions", params={"status": "WAITING", "limit": 1})
+    cursor = first.json()["next_cursor"]
+    [second_id] = [e["id"] for e in executions if e["id"] != first.json()["items"][0]["id"]]
+
+    params = {"status": "WAITING", "q": "client", "cursor": cursor}
+    page = await console.http.get("/dashboard/executions", params=params)
+    assert page.status_code == 200, page.text
+    assert f"/dashboard/executions/{second_id}" in page.text
+    [poll] = [line for line in page.text.splitlines() if "hx-get=" in line]
+    # The refresh asks for exactly this page of exactly this filter.
+    from urllib.parse import urlencode
+
+    assert escape(f'hx-get="/dashboard/executions?{urlencode(params)}"', quote=False) in poll
+    refreshed = await console.http.get(
+        "/dashboard/executions", params=params, headers={"HX-Request": "true"}
+    )
+    assert refreshed.status_code == 200
+    assert f"/dashboard/executions/{second_id}" in refreshed.text
+    assert escape(f'hx-get="/dashboard/executions?{urlencode(params)}"', quote=False) in (
+        refreshed.text
+    )
