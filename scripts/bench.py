@@ -15,14 +15,19 @@ Postgres queue, and Redis when reachable). Reported per backend:
 - scale-out: the engine phase again with 1, 2 and 4 worker processes (--scale);
 - per phase, the queue's own cost: SAQ jobs created per second and the queue's notifications
   (NOTIFY on the Postgres queue, pub/sub messages on Redis) per second;
-- the peak RSS (VmHWM) of every API and worker process.
+- the peak RSS (VmHWM) of every API and worker process;
+- fairness: tenant A pushes --flood custom events (default 50,000) through POST /events/batch as
+  fast as it can while tenant B posts --fair-rate events/s through POST /events; B's latency
+  event → COMPLETED (p50/p99, target p99 < 1 s) and how far A's backlog had got meanwhile. A's
+  backlog is not waited for (the phase runs last and the database is dropped).
 
 The database server is the embedded one, or BENCH_DATABASE_URL's (e.g. the machine's own
 PostgreSQL: `BENCH_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/postgres`); the bench works
 in a database of its own, dropped afterwards. Redis: BENCH_REDIS_URL.
 
 Usage: python scripts/bench.py [--clients 800] [--rate 500] [--seconds 1.6] [--workers 1]
-       [--api-processes 1] [--scale 1,2,4] [--backends postgres,redis]
+       [--api-processes 1] [--scale 1,2,4] [--backends postgres,redis] [--flood 50000]
+       [--fair-rate 10]
 """
 
 from __future__ import annotations
@@ -61,6 +66,12 @@ SAQ_CHANNEL = f"saq:{DEFAULT_QUEUE_NAME}"
 SAQ_REDIS_JOBS = f"saq:job:{DEFAULT_QUEUE_NAME}:*"
 
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
+# The fairness phase's workflow (custom events carry no client).
+FLOOD_EVENT = "bench.flood"
+FLOOD_ACTIONS = [
+    {"type": "CREATE_TASK", "config": {"title": "{{event.type}} {{event.payload.n}}"}},
+    {"type": "CREATE_TASK", "config": {"title": "follow-up {{event.payload.n}}"}},
+]
 ACTIONS = [
     {"type": "CREATE_TASK", "config": {"title": "Welcome call for {{client.name}}"}},
     {"type": "ADD_TAG", "config": {"tag": "{{event.payload.to | lower}}"}},
@@ -515,6 +526,104 @@ async def engine_phase(
     return phase
 
 
+@dataclass
+class Fairness:
+    flood: int
+    pushed_s: float
+    b_latencies_ms: list[float]
+    b_sent: int
+    # A's executions completed, and A's events still waiting in the outbox, when B's last
+    # execution completed.
+    a_completed: int
+    a_waiting: int
+
+
+async def fairness_phase(
+    http_a: RoundRobin, http_b: RoundRobin, db: asyncpg.Connection, *, flood: int, rate: float
+) -> Fairness:
+    """Tenant A floods POST /events/batch (two requests of 1,000 in flight) while tenant B posts
+    single events at `rate`/s; B's latency is its event's commit → its execution's COMPLETED."""
+    workflows: list[uuid.UUID] = []
+    for http in (http_a, http_b):
+        r = await http.post(
+            "/api/v1/workflows",
+            json={
+                "name": "flood",
+                "trigger_type": "CUSTOM",
+                "trigger_config": {"event": FLOOD_EVENT},
+                "actions": FLOOD_ACTIONS,
+                "is_active": True,
+            },
+        )
+        r.raise_for_status()
+        workflows.append(uuid.UUID(r.json()["id"]))
+    a_wf, b_wf = workflows
+    a_tenant = await db.fetchval("SELECT tenant FROM workflows WHERE id = $1", a_wf)
+    gate = asyncio.Semaphore(2)
+    pushing = True
+
+    async def push(at: int) -> None:
+        async with gate:
+            items = [
+                {"type": FLOOD_EVENT, "payload": {"n": i}} for i in range(at, min(at + 1000, flood))
+            ]
+            r = await http_a.post("/api/v1/events/batch", json={"items": items})
+            r.raise_for_status()
+
+    async def trickle() -> int:
+        sent = 0
+        start = time.monotonic()
+        # B keeps posting while A pushes, and 3 s more (A's backlog is still there then).
+        end: float | None = None
+        while end is None or time.monotonic() < end:
+            await asyncio.sleep(max(0.0, start + sent / rate - time.monotonic()))
+            r = await http_b.post(
+                "/api/v1/events", json={"type": FLOOD_EVENT, "payload": {"n": sent}}
+            )
+            r.raise_for_status()
+            sent += 1
+            if end is None and not pushing:
+                end = time.monotonic() + 3.0
+        return sent
+
+    await asyncio.sleep(0.5)
+    start = time.monotonic()
+    b_task = asyncio.create_task(trickle())
+    await asyncio.gather(*(push(at) for at in range(0, flood, 1000)))
+    pushed_s = time.monotonic() - start
+    pushing = False
+    b_sent = await b_task
+    query = """
+        SELECT extract(epoch FROM x.completed_at - e.created_at) * 1000 AS ms
+        FROM workflow_executions x JOIN events e ON e.id = x.event
+        WHERE x.workflow = $1 AND x.status = 'COMPLETED'
+    """
+    deadline = time.monotonic() + 120
+    rows: list[Any] = []
+    while time.monotonic() < deadline:
+        rows = await db.fetch(query, b_wf)
+        if len(rows) >= b_sent:
+            break
+        await asyncio.sleep(0.2)
+    if len(rows) < b_sent:
+        print(f"  ! fairness: only {len(rows)}/{b_sent} of B's executions completed in time")
+    a_completed = await db.fetchval(
+        "SELECT count(*) FROM workflow_executions WHERE workflow = $1 AND status = 'COMPLETED'",
+        a_wf,
+    )
+    a_waiting = await db.fetchval(
+        "SELECT count(*) FROM events WHERE tenant = $1 AND dispatched_at IS NULL", a_tenant
+    )
+    return Fairness(
+        flood=flood,
+        pushed_s=pushed_s,
+        b_latencies_ms=[float(r["ms"]) for r in rows],
+        b_sent=b_sent,
+        a_completed=int(a_completed),
+        a_waiting=int(a_waiting),
+    )
+
+
 async def bench_backend(
     label: str, database_url: str, queue_url: str | None, args: argparse.Namespace
 ) -> dict[str, Any]:
@@ -602,6 +711,30 @@ async def bench_backend(
                 )  # fmt: skip
                 print(f"  {count} worker(s): {phase.rate:,.0f} executions/s", flush=True)
                 scale.append((count, phase))
+            fairness: Fairness | None = None
+            if args.flood:
+                stack.set_workers(args.workers)
+                await asyncio.sleep(2.0)
+                key_b = stack.tenant_key(f"{label} B")
+                clients_b = [
+                    await stack_ctx.enter_async_context(
+                        httpx.AsyncClient(
+                            base_url=base,
+                            headers={"Authorization": f"Bearer {key_b}"},
+                            limits=limits,
+                            timeout=60,
+                        )
+                    )
+                    for base in bases
+                ]
+                fairness = await fairness_phase(
+                    http, RoundRobin(clients_b), db, flood=args.flood, rate=args.fair_rate
+                )
+                print(
+                    f"  fairness: A pushed {fairness.flood} in {fairness.pushed_s:.1f}s, "
+                    f"B p99 {pct(fairness.b_latencies_ms, 0.99):,.0f} ms",
+                    flush=True,
+                )
             await db.close()
     finally:
         await meter.close()
@@ -614,6 +747,7 @@ async def bench_backend(
         "batch": batch,
         "engine": engine,
         "scale": scale,
+        "fairness": fairness,
         "rss": stack.peak_rss,
     }
 
@@ -677,6 +811,16 @@ def report(results: list[dict[str, Any]], ceiling_tps: float, args: argparse.Nam
                     f"  {phase.commits / max(phase.events, 1):>12.2f}"
                     f"  {phase.jobs / span:>10,.0f}  {phase.notifies / span:>8,.0f}"
                 )
+        fair: Fairness | None = r["fairness"]
+        if fair is not None:
+            print(
+                f"  fairness: tenant A pushed {fair.flood:,} events through POST /events/batch in"
+                f" {fair.pushed_s:.1f}s ({fair.flood / max(fair.pushed_s, 1e-9):,.0f}/s) while"
+                f" tenant B posted {fair.b_sent} at {args.fair_rate:g}/s: B's event → COMPLETED"
+                f" p50 {pct(fair.b_latencies_ms, 0.5):,.0f} ms p99"
+                f" {pct(fair.b_latencies_ms, 0.99):,.0f} ms (target < 1,000 ms); A meanwhile:"
+                f" {fair.a_completed:,} completed, {fair.a_waiting:,} still in the outbox"
+            )
         rss = ", ".join(f"{name} {mib:,.0f} MiB" for name, mib in r["rss"].items())
         print(f"  peak RSS: {rss}")
 
@@ -696,6 +840,13 @@ def main() -> None:
         help="worker counts for the scale-out phase ('' to skip)",
     )
     parser.add_argument("--backends", default="postgres,redis")
+    parser.add_argument(
+        "--flood",
+        type=int,
+        default=50_000,
+        help="tenant A's events in the fairness phase (0: skip)",
+    )
+    parser.add_argument("--fair-rate", type=float, default=10.0, help="tenant B's events/s")
     args = parser.parse_args()
 
     settings = get_settings()

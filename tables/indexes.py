@@ -58,6 +58,14 @@ COMPOSITE_INDEXES: tuple[CompositeIndex, ...] = (
     CompositeIndex(
         "ix_events_undispatched", "events", ("created_at",), where="dispatched_at IS NULL"
     ),
+    # Fairness: a tenant's drainer claims its oldest undispatched events; the dispatch sweep
+    # walks the tenants that have any.
+    CompositeIndex(
+        "ix_events_tenant_undispatched",
+        "events",
+        ("tenant", "created_at"),
+        where="dispatched_at IS NULL",
+    ),
     # The console's executions list filtered by status (and the overview's counts), by workflow,
     # and the workflows' last-24h activity: keyset order within each, no sort of a large set.
     CompositeIndex(

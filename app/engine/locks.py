@@ -4,6 +4,10 @@ The locks live on one dedicated connection per process, so a worker that dies (e
 drops them with its connection and the recovery sweep can take its executions over. They are an
 efficiency measure: correctness comes from each step's conditional update (see runner.py), which
 lets only one runner commit a given step.
+
+The same connection holds the tenants' drain slots (fairness, see app/engine/jobs.py): slot s of
+tenant t is a session advisory lock in the two-int key space, which never meets the one-bigint
+execution locks. A dead worker's slots go with its connection, like its execution locks.
 """
 
 from __future__ import annotations
@@ -15,6 +19,15 @@ from uuid import UUID
 import asyncpg
 
 from app.core.db import is_database_unavailable, resolve_database_url
+
+# The two-int key space of drain slots (the sweeps' lease uses 0x5C7E).
+SLOT_KEYSPACE = 0x5C7F
+
+
+def slot_key(tenant_id: UUID, slot: int) -> int:
+    """The second int of slot `slot` of a tenant (a signed 32-bit number from the UUID)."""
+    base = int.from_bytes(tenant_id.bytes[:4], "big")
+    return ((base + slot + 2**31) % 2**32) - 2**31
 
 
 def lock_key(execution_id: UUID) -> int:
@@ -28,12 +41,63 @@ class ExecutionLocks:
         self._io = asyncio.Lock()
         # Session locks are re-entrant: the in-process set stops two local tasks sharing one.
         self._held: set[UUID] = set()
+        # Drain slots this process holds: (tenant, slot).
+        self._slots: set[tuple[UUID, int]] = set()
 
     async def _connection(self) -> asyncpg.Connection:
         if self._conn is None or self._conn.is_closed():
             self._held.clear()
+            self._slots.clear()
             self._conn = await asyncpg.connect(resolve_database_url())
         return self._conn
+
+    def _forget_connection(self) -> None:
+        """The session is gone (database restart): so are all its locks."""
+        if self._conn is not None:
+            self._conn.terminate()
+        self._conn = None
+        self._held.clear()
+        self._slots.clear()
+
+    async def take_slot(self, tenant_id: UUID, limit: int) -> int | None:
+        """One of the tenant's `limit` drain slots, or None when every one is taken (here or by
+        another process)."""
+        free = [s for s in range(limit) if (tenant_id, s) not in self._slots]
+        if not free:
+            return None  # all held by this process: no round trip
+        for slot in free:
+            self._slots.add((tenant_id, slot))
+            try:
+                async with self._io:
+                    conn = await self._connection()
+                    got = await conn.fetchval(
+                        "SELECT pg_try_advisory_lock($1, $2)",
+                        SLOT_KEYSPACE,
+                        slot_key(tenant_id, slot),
+                    )
+            except BaseException as exc:
+                self._slots.discard((tenant_id, slot))
+                if isinstance(exc, Exception) and is_database_unavailable(exc):
+                    self._forget_connection()
+                raise
+            if got:
+                return slot
+            self._slots.discard((tenant_id, slot))
+        return None
+
+    async def give_slot(self, tenant_id: UUID, slot: int) -> None:
+        if (tenant_id, slot) not in self._slots:
+            return
+        self._slots.discard((tenant_id, slot))
+        async with self._io:
+            if self._conn is None or self._conn.is_closed():
+                return
+            try:
+                await self._conn.execute(
+                    "SELECT pg_advisory_unlock($1, $2)", SLOT_KEYSPACE, slot_key(tenant_id, slot)
+                )
+            except Exception:
+                self._forget_connection()
 
     async def acquire(self, ids: Iterable[UUID]) -> list[UUID]:
         """The ids this process now holds (others are running elsewhere or locally)."""
@@ -56,9 +120,7 @@ class ExecutionLocks:
                 and is_database_unavailable(exc)
             ):
                 # A session the server ended (restart): its locks are gone, so is the connection.
-                self._conn.terminate()
-                self._conn = None
-                self._held.clear()
+                self._forget_connection()
             raise
         got = {r["k"] for r in rows}
         acquired = [i for i in wanted if lock_key(i) in got]
@@ -80,9 +142,7 @@ class ExecutionLocks:
                 )
             except Exception:
                 # The session is gone (database restart): so are all its locks. Start afresh.
-                self._conn.terminate()
-                self._conn = None
-                self._held.clear()
+                self._forget_connection()
 
     async def free(self, ids: Iterable[UUID]) -> list[UUID]:
         """Which of ids nobody holds right now (probe: take and give back at once)."""
@@ -96,6 +156,7 @@ class ExecutionLocks:
                 await self._conn.close()
             self._conn = None
             self._held.clear()
+            self._slots.clear()
 
 
 LOCKS = ExecutionLocks()

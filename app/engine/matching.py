@@ -113,6 +113,8 @@ class Decision:
 
 async def claim_events(event_ids: list[UUID]) -> ClaimResult:
     """Create the executions for these events and record every decision; inside unit_of_work()."""
+    if not event_ids:
+        return ClaimResult(created=[], redelivered=[])
     events = await fetch(
         """
         SELECT id, tenant, type, client, payload, depth, caused_by_execution, created_at,
@@ -311,6 +313,34 @@ async def _decide(
             event["depth"],
         )
     return out
+
+
+async def oldest_undispatched(tenant_id: UUID, limit: int) -> list[UUID]:
+    """The tenant's oldest events not yet claimed (index ix_events_tenant_undispatched)."""
+    rows = await fetch(
+        """
+        SELECT id FROM events WHERE tenant = $1 AND dispatched_at IS NULL
+        ORDER BY created_at LIMIT $2
+        """,
+        tenant_id,
+        limit,
+    )
+    return [r["id"] for r in rows]
+
+
+async def claim_oldest(tenant_id: UUID, limit: int) -> tuple[int, ClaimResult]:
+    """claim_events for the tenant's oldest undispatched events (those another claim holds are
+    skipped), and how many events that was; inside unit_of_work()."""
+    rows = await fetch(
+        """
+        SELECT id FROM events WHERE tenant = $1 AND dispatched_at IS NULL
+        ORDER BY created_at LIMIT $2
+        FOR UPDATE SKIP LOCKED
+        """,
+        tenant_id,
+        limit,
+    )
+    return len(rows), await claim_events([r["id"] for r in rows])
 
 
 async def executions_to_resume(event_ids: list[UUID]) -> list[UUID]:
