@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from litestar import Request, Response
+from litestar import MediaType, Request, Response
 from litestar.di import NamedDependency
 from litestar.exceptions import HTTPException, PermissionDeniedException
 from litestar.plugins.htmx import ClientRedirect, HTMXDetails, HTMXRequest
@@ -58,6 +58,9 @@ def page(
         template_name=name,
         context={"me": principal, "path": request.url.path, "request": request, **ctx},
         status_code=status_code,
+        # Always HTML: a handler that may answer a redirect or a page (`-> Any`) would otherwise
+        # send the page as text/plain, and a browser shows its source.
+        media_type=MediaType.HTML,
     )
 
 

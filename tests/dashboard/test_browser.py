@@ -127,6 +127,14 @@ async def test_sign_in_filter_and_open_steps(
     assert await page.locator("select[name=status]").input_value() == "FAILED"  # kept in the form
     await screenshot(page, "executions")
 
+    # A value the filter cannot take: the same page, the operator told which field and why.
+    await page.goto("/dashboard/executions?status=DONE&from=yesterday")
+    alert = page.locator(".flash.error[role=alert]")
+    assert "query.status" in await alert.inner_text()
+    assert "'yesterday' is not a date-time" in await alert.inner_text()
+    await screenshot(page, "executions-bad-filter")
+    await page.goto("/dashboard/executions?status=FAILED")
+
     await page.locator("tr[data-status=FAILED] a").first.click()
     await page.wait_for_url("**/dashboard/executions/*")
     summary = page.locator("details.attempt summary").first
@@ -474,3 +482,28 @@ async def test_the_console_works_without_javascript(
     await page.click("button:has-text('Sign out')")
     await page.wait_for_url("**/dashboard/login")
     await context.close()
+
+
+async def test_sign_in_with_a_one_time_link(browser: Any, base_url: str, tenant: TenantCtx) -> None:
+    from app.core.uow import unit_of_work
+    from app.dashboard.signin import create_login_link
+
+    email = await fetchval("SELECT email FROM users WHERE id = $1", tenant.admin_id)
+    async with unit_of_work():
+        link = await create_login_link(email=email)
+    page = await new_page(browser, base_url)
+    await page.goto(f"/dashboard/login/link/{link.token}")
+    # Opening the link only shows a button (mail scanners that fetch links do not use it up).
+    assert await page.locator("h1").inner_text() == "Sign in with this link"
+    await screenshot(page, "login-link")
+    await page.click("button:has-text('Sign in')")
+    await page.wait_for_url("**/dashboard")
+    assert (await page.locator("h1").inner_text()).startswith("Overview")
+    assert await page.locator(".who").inner_text() == "admin"
+    # Used once: the same link again is refused, on a page that says so.
+    other = await new_page(browser, base_url)
+    await other.goto(f"/dashboard/login/link/{link.token}")
+    await other.click("button:has-text('Sign in')")
+    await other.wait_for_url("**/dashboard/login/link")
+    assert await other.locator("h1").inner_text() == "Sign in"  # a page, not its source
+    assert "used or expired" in await other.locator("main").inner_text()

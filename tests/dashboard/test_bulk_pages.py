@@ -47,6 +47,7 @@ async def test_bulk_cancel_counts_confirms_and_audits(
         "/dashboard/executions/bulk", action="cancel", workflow=parked["id"], confirm="2"
     )
     assert stale.status_code == 200
+    assert stale.headers["content-type"].startswith("text/html")  # the page, not its source
     assert "not the 2 you confirmed" in stale.text
     assert 'name="confirm" value="3"' in stale.text
 

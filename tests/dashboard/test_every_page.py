@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import httpx
 import pytest
 
 from tests.conftest import TenantCtx
@@ -132,6 +133,11 @@ async def world(tenant: TenantCtx) -> World:
     )
 
 
+def _html(response: httpx.Response) -> bool:
+    """Served as a page: a browser renders it (text/plain would show its source)."""
+    return response.headers["content-type"].startswith("text/html")
+
+
 def _url(template: str, ids: dict[str, str], needs: str | None) -> str:
     if needs is None:
         return template
@@ -144,6 +150,7 @@ async def test_every_page_renders_for_its_tenant(world: World, member_console: C
         url = _url(template, world.ids, needs)
         page = await member_console.http.get(url, params=PARAMS.get(template))
         assert page.status_code == 200, (url, page.status_code)
+        assert _html(page), url
         assert "<html" in page.text
         assert "<h1" in page.text
         if template in FRAGMENTS:
@@ -152,6 +159,7 @@ async def test_every_page_renders_for_its_tenant(world: World, member_console: C
             )
             # Everything here has finished: the fragment tells htmx to stop polling.
             assert fragment.status_code == 286, (url, fragment.status_code)
+            assert _html(fragment), url
             assert "<html" not in fragment.text
             assert "hx-trigger" not in fragment.text
 
@@ -165,6 +173,7 @@ async def test_another_tenants_ids_are_404(world: World, other_console: Console)
             assert not [i for i in world.ids.values() if i in response.text], url
         else:
             assert response.status_code == 404, (url, response.status_code)
+            assert _html(response), url
             assert "<html" in response.text  # a page, with the way back
     for template, needs in FORMS.items():
         if needs is not None:
@@ -178,6 +187,7 @@ async def test_every_form_needs_the_csrf_token(world: World, console: Console) -
         url = _url(template, world.ids, needs) if needs else template
         response = await console.http.post(url, data={"ids": world.ids["execution"]})
         assert response.status_code == 403, (url, response.status_code)
+        assert _html(response), url
         assert "CSRF" in response.text
 
 
@@ -187,6 +197,7 @@ async def test_bad_filter_values_are_a_clear_400(console: Console) -> None:
             response = await console.http.get(page, params=params)
             assert response.status_code in (400, 422), (page, params, response.status_code)
             assert field in response.text, (page, params)
+            assert _html(response), (page, params)
             assert "<form" in response.text or "<h1" in response.text
 
 

@@ -33,6 +33,7 @@ async def test_sign_in_with_a_key_sets_a_safe_session_cookie(
         csrf = csrf_from(form.text)
         wrong = await http.post("/dashboard/login", data={"_csrf_token": csrf, "api_key": "crm_x"})
         assert wrong.status_code == 401
+        assert wrong.headers["content-type"].startswith("text/html")
         assert "unknown or revoked" in wrong.text
         ok = await http.post(
             "/dashboard/login",
@@ -106,6 +107,7 @@ async def test_one_time_link_works_once(tenant: TenantCtx, base_url: str) -> Non
             "/dashboard/login/link", data={"_csrf_token": csrf, "token": link.token}
         )
         assert again.status_code == 401
+        assert again.headers["content-type"].startswith("text/html")
         assert "used or expired" in again.text
 
 
@@ -155,3 +157,39 @@ def test_cookies_are_secure_in_production() -> None:
         assert (session.secure, session.httponly, session.samesite) == (secure, True, "lax")
         csrf = csrf_config(settings)
         assert (csrf.cookie_secure, csrf.cookie_samesite) == (secure, "lax")
+
+
+def test_production_sets_the_cookies_secure_on_the_wire() -> None:
+    """The production session and CSRF cookies as a browser receives them (Set-Cookie)."""
+    from litestar import Litestar, Request, get
+    from litestar.stores.memory import MemoryStore
+    from litestar.testing import TestClient
+
+    from app.core.config import Environment, Settings
+    from app.dashboard.routes import SESSION_STORE, dashboard_router
+
+    @get("/dashboard/probe", sync_to_thread=False)
+    def probe(request: Request[object, object, object]) -> str:
+        request.set_session({"user_id": "someone"})
+        return "ok"
+
+    for env, secure in ((Environment.PRODUCTION, True), (Environment.DEVELOPMENT, False)):
+        router = dashboard_router(Settings(environment=env, secret_key="k" * 40))
+        app = Litestar(
+            route_handlers=[probe],
+            middleware=router.middleware[:2],  # the console's session + CSRF middleware
+            stores={SESSION_STORE: MemoryStore()},
+        )
+        with TestClient(app, base_url="https://console.test") as http:
+            response = http.get("/dashboard/probe")
+        assert response.status_code == 200
+        cookies = {
+            v.split("=", 1)[0]: v.lower()
+            for k, v in response.headers.multi_items()
+            if k == "set-cookie"
+        }
+        assert set(cookies) == {"crmflow_session", "crmflow_csrf"}, cookies
+        for name, header in cookies.items():
+            assert ("; secure" in header) is secure, (env, name, header)
+            assert "samesite=lax" in header
+        assert "httponly" in cookies["crmflow_session"]
