@@ -179,3 +179,25 @@ async def test_live_refresh_keeps_filters_and_page(tenant: TenantCtx, console: C
     assert escape(f'hx-get="/dashboard/executions?{urlencode(params)}"', quote=False) in (
         refreshed.text
     )
+
+
+async def test_a_member_cancels_and_retries(tenant: TenantCtx, member_console: Console) -> None:
+    """Executions are a member's to act on (only workflows need an admin)."""
+    await create_workflow(tenant, trigger_type="CLIENT_CREATED", actions=PARKED, name="Waits")
+    await create_workflow(tenant, trigger_type="CLIENT_CREATED", actions=BROKEN, name="Fails")
+    await create_client(tenant)
+    executions = await wait_executions(tenant, count=2, terminal=False)
+    by_status: dict[str, str] = {}
+    for e in executions:
+        settled = await wait_status(tenant, e["id"], "WAITING", "FAILED")
+        by_status[settled["status"]] = e["id"]
+    waiting, failed = by_status["WAITING"], by_status["FAILED"]
+
+    cancelled = await member_console.post(f"/dashboard/executions/{waiting}/cancel")
+    assert cancelled.status_code == 303
+    await wait_status(tenant, waiting, "CANCELLED")
+    retried = await member_console.post(f"/dashboard/executions/{failed}/retry-from-start")
+    assert retried.status_code == 303
+    await wait_status(tenant, failed, "FAILED")
+    page = await member_console.http.get(f"/dashboard/executions/{failed}")
+    assert page.text.count('class="attempt"') == 2
