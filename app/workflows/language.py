@@ -17,7 +17,13 @@ from litestar import Litestar
 from litestar._openapi.plugin import OpenAPIPlugin
 from litestar.openapi.spec import OpenAPI, Operation, Reference, RequestBody, Schema
 
-from app.workflows.conditions import MAX_IN_VALUES, MAX_PATTERN_CHARS, OPERATORS
+from app.workflows.conditions import (
+    MAX_DEPTH,
+    MAX_IN_VALUES,
+    MAX_LEAVES,
+    MAX_PATTERN_CHARS,
+    OPERATORS,
+)
 from app.workflows.definition import ACTION_TYPES, MAX_ACTIONS, Action
 from app.workflows.templating import VARIABLE_FIELDS
 from app.workflows.triggers import BUILTIN_EVENT_TYPES, CUSTOM_EVENT_NAME
@@ -226,49 +232,52 @@ OPERATOR_DOCS: dict[str, tuple[str, dict[str, Any] | None]] = {
 assert tuple(OPERATOR_DOCS) == OPERATORS
 
 
+def _level(name: str, depth: int) -> str:
+    """A level's component name: the top level keeps the plain name (Condition, AllConditions…)."""
+    return name if depth == 1 else f"{name}_{depth}"
+
+
 def condition_schemas() -> dict[str, dict[str, Any]]:
-    """The conditions tree as JSON Schema components (recursive through Condition)."""
-    ref = {"$ref": REF.format(name="Condition")}
+    """The conditions tree as JSON Schema components, one set per nesting level.
+
+    The save refuses a node deeper than MAX_DEPTH (the top is level 1), so the tree is written
+    out level by level instead of recursing: a group at level d holds level d+1 conditions, and
+    level MAX_DEPTH is a comparison only (a group there could hold nothing valid). The schema
+    then accepts exactly the depths the save does. (The limit of MAX_LEAVES comparisons in all
+    is a count over the whole tree, which JSON Schema cannot state: it is in the description.)
+    """
+    components: dict[str, dict[str, Any]] = {}
+    for depth in range(1, MAX_DEPTH):
+        child = {"$ref": REF.format(name=_level("Condition", depth + 1))}
+        if depth + 1 == MAX_DEPTH:
+            child = {"$ref": REF.format(name="Comparison")}
+        groups = [_level(n, depth) for n in ("AllConditions", "AnyConditions", "NotCondition")]
+        components[_level("Condition", depth)] = {
+            "description": 'A group ({"all": [...]}, {"any": [...]}, {"not": {...}}) or one '
+            f"comparison; groups nest at most {MAX_DEPTH} levels deep (this is level {depth}), "
+            f"with at most {MAX_LEAVES} comparisons in all.",
+            "anyOf": [{"$ref": REF.format(name=n)} for n in (*groups, "Comparison")],
+        }
+        for name, key in zip(groups, ("all", "any", "not"), strict=True):
+            value = child if key == "not" else {"type": "array", "items": child, "minItems": 1}
+            components[name] = {
+                "type": "object",
+                "properties": {key: value},
+                "required": [key],
+                "additionalProperties": False,
+            }
     leaves = {
         f"Comparison_{op}": _leaf((op,), value, doc) for op, (doc, value) in OPERATOR_DOCS.items()
     }
-    return {
-        "Condition": {
-            "description": 'A group ({"all": [...]}, {"any": [...]}, {"not": {...}}) or one '
-            "comparison; nests at most 8 levels, at most 100 comparisons in all.",
-            "anyOf": [
-                {"$ref": REF.format(name=n)}
-                for n in ("AllConditions", "AnyConditions", "NotCondition", "Comparison")
-            ],
+    components["Comparison"] = {
+        "description": "One comparison; the operator decides what value must be.",
+        "oneOf": [{"$ref": REF.format(name=n)} for n in leaves],
+        "discriminator": {
+            "propertyName": "operator",
+            "mapping": {op: REF.format(name=f"Comparison_{op}") for op in OPERATOR_DOCS},
         },
-        "AllConditions": {
-            "type": "object",
-            "properties": {"all": {"type": "array", "items": ref, "minItems": 1}},
-            "required": ["all"],
-            "additionalProperties": False,
-        },
-        "AnyConditions": {
-            "type": "object",
-            "properties": {"any": {"type": "array", "items": ref, "minItems": 1}},
-            "required": ["any"],
-            "additionalProperties": False,
-        },
-        "NotCondition": {
-            "type": "object",
-            "properties": {"not": ref},
-            "required": ["not"],
-            "additionalProperties": False,
-        },
-        "Comparison": {
-            "description": "One comparison; the operator decides what value must be.",
-            "oneOf": [{"$ref": REF.format(name=n)} for n in leaves],
-            "discriminator": {
-                "propertyName": "operator",
-                "mapping": {op: REF.format(name=f"Comparison_{op}") for op in OPERATOR_DOCS},
-            },
-        },
-        **leaves,
     }
+    return {**components, **leaves}
 
 
 def _schema_hook(kind: type) -> dict[str, Any]:

@@ -216,3 +216,24 @@ async def test_a_client_generated_from_the_openapi_builds_and_saves_a_workflow(
         pass
     else:
         raise AssertionError("a config without its body was accepted by the generated type")
+
+
+def test_the_condition_schema_accepts_exactly_the_depths_the_save_does() -> None:
+    import jsonschema_rs
+
+    from app.workflows.conditions import MAX_DEPTH, validate_conditions
+    from app.workflows.language import condition_schemas
+
+    schema = {
+        "$ref": "#/components/schemas/Condition",
+        "components": {"schemas": condition_schemas()},
+    }
+    validator = jsonschema_rs.Draft202012Validator(schema)
+    leaf = {"field": "client.name", "operator": "eq", "value": "x"}
+    for kind in ("all", "any", "not"):
+        node: dict[str, Any] = leaf
+        for depth in range(1, MAX_DEPTH + 3):
+            saves = validate_conditions(node) == []
+            assert saves == (depth <= MAX_DEPTH)
+            assert validator.is_valid(node) == saves, (kind, depth)
+            node = {"not": node} if kind == "not" else {kind: [leaf, node]}
