@@ -3,6 +3,7 @@ tenant templates, definition versions (list, diff, restore), export and import."
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -15,6 +16,8 @@ import pytest
 from app.core.sql import fetch, fetchval
 from app.workflows.library import TEMPLATES
 from tests.conftest import TenantCtx
+from tests.emails.conftest import session_sink, unique_address  # noqa: F401 - the SMTP sink
+from tests.emails.smtp_sink import SmtpSink
 from tests.engine.helpers import create_client, set_status, wait_executions, wait_status
 from tests.webhooks.conftest import session_receiver  # noqa: F401 - the allowlisted receiver
 from tests.webhooks.receiver import Receiver
@@ -60,26 +63,45 @@ async def email_subjects(client_id: str) -> list[str]:
     return [r["subject"] for r in rows]
 
 
-async def run_vip_welcome(tenant: TenantCtx, **_: Any) -> None:
+async def approve_and_receive(tenant: TenantCtx, sink: SmtpSink, client_id: str) -> list[str]:
+    """An operator approves the client's drafts; the worker delivers them to the SMTP sink.
+    The subjects the sink received, once each email is SENT."""
+    rows = await fetch('SELECT id, "to" FROM emails WHERE client = $1', UUID(client_id))
+    assert rows
+    for row in rows:
+        url = f"/api/v1/emails/{row['id']}"
+        approved = await tenant.http.post(f"{url}/approve")
+        assert approved.status_code == 200, approved.text
+        for _ in range(300):
+            if (await tenant.http.get(url)).json()["status"] == "SENT":
+                break
+            await asyncio.sleep(0.05)
+        else:
+            raise AssertionError(f"email {row['id']} was not sent")
+    return [str(m.message["Subject"]) for r in rows for m in sink.handler.to(r["to"])]
+
+
+async def run_vip_welcome(tenant: TenantCtx, *, sink: SmtpSink, **_: Any) -> None:
     wf = await instantiate(tenant, "vip-welcome")
-    plain = await create_client(tenant, email="plain@example.test")
-    vip = await create_client(tenant, name="Ada", email="ada@example.test", tags=["VIP"])
+    plain = await create_client(tenant, email=unique_address("plain"))
+    vip = await create_client(tenant, name="Ada", email=unique_address("ada"), tags=["VIP"])
     await one_execution(tenant, wf)  # the plain client started nothing
     assert await email_subjects(vip["id"]) == ["Welcome aboard, Ada"]
+    assert await approve_and_receive(tenant, sink, vip["id"]) == ["Welcome aboard, Ada"]
     assert [(t["title"], t["priority"]) for t in await tasks_of(tenant)] == [
         ("Welcome call with VIP Ada", "HIGH")
     ]
     assert await email_subjects(plain["id"]) == []
 
 
-async def run_onboarding(tenant: TenantCtx, **_: Any) -> None:
+async def run_onboarding(tenant: TenantCtx, *, sink: SmtpSink, **_: Any) -> None:
     wf = await instantiate(tenant, "onboarding-on-active")
-    client = await create_client(tenant, name="Bo", email="bo@example.test")
+    client = await create_client(tenant, name="Bo", email=unique_address("bo"))
     await set_status(tenant, client["id"], "ACTIVE")
     await one_execution(tenant, wf)
     assert "onboarding" in await tags_of(client["id"])
     assert [t["title"] for t in await tasks_of(tenant)] == ["Onboarding kick-off: Bo"]
-    assert await email_subjects(client["id"]) == ["Getting started, Bo"]
+    assert await approve_and_receive(tenant, sink, client["id"]) == ["Getting started, Bo"]
 
 
 async def run_document_review(tenant: TenantCtx, **_: Any) -> None:
@@ -96,9 +118,9 @@ async def run_document_review(tenant: TenantCtx, **_: Any) -> None:
     assert await notes_of(client["id"]) == ["contract.pdf uploaded, review requested."]
 
 
-async def run_churn(tenant: TenantCtx, **_: Any) -> None:
+async def run_churn(tenant: TenantCtx, *, sink: SmtpSink, **_: Any) -> None:
     wf = await instantiate(tenant, "churn-follow-up")
-    client = await create_client(tenant, name="Di", email="di@example.test", tags=["onboarding"])
+    client = await create_client(tenant, name="Di", email=unique_address("di"), tags=["onboarding"])
     await set_status(tenant, client["id"], "ACTIVE")
     await set_status(tenant, client["id"], "CHURNED")
     await one_execution(tenant, wf)
@@ -107,7 +129,9 @@ async def run_churn(tenant: TenantCtx, **_: Any) -> None:
     ]
     assert await notes_of(client["id"]) == ["Churned (was ACTIVE)."]
     assert "onboarding" not in await tags_of(client["id"])
-    assert await email_subjects(client["id"]) == ["We are sorry to see you go, Di"]
+    assert await approve_and_receive(tenant, sink, client["id"]) == [
+        "We are sorry to see you go, Di"
+    ]
 
 
 async def run_stale_lead(tenant: TenantCtx, **_: Any) -> None:
@@ -188,15 +212,15 @@ async def run_hubspot_form(tenant: TenantCtx, *, anon: httpx.AsyncClient, **_: A
     ]
 
 
-async def run_reactivation(tenant: TenantCtx, **_: Any) -> None:
+async def run_reactivation(tenant: TenantCtx, *, sink: SmtpSink, **_: Any) -> None:
     wf = await instantiate(tenant, "reactivation")
-    client = await create_client(tenant, name="Hal", email="hal@example.test")
+    client = await create_client(tenant, name="Hal", email=unique_address("hal"))
     for status in ("ACTIVE", "INACTIVE", "ACTIVE"):
         await set_status(tenant, client["id"], status)
     await one_execution(tenant, wf)  # LEAD -> ACTIVE started nothing
     assert await notes_of(client["id"]) == ["Reactivated."]
     assert "reactivated" in await tags_of(client["id"])
-    assert await email_subjects(client["id"]) == ["Welcome back, Hal"]
+    assert await approve_and_receive(tenant, sink, client["id"]) == ["Welcome back, Hal"]
 
 
 RUNS: dict[str, Callable[..., Awaitable[None]]] = {
@@ -223,8 +247,9 @@ async def test_shipped_template_saves_and_runs_end_to_end(
     tenant: TenantCtx,
     anon: httpx.AsyncClient,
     session_receiver: Receiver,  # noqa: F811
+    session_sink: SmtpSink,  # noqa: F811
 ) -> None:
-    await RUNS[key](tenant, receiver=session_receiver, anon=anon)
+    await RUNS[key](tenant, receiver=session_receiver, anon=anon, sink=session_sink)
 
 
 async def test_templates_are_listed_and_a_tenant_can_make_its_own(tenant: TenantCtx) -> None:
