@@ -51,17 +51,18 @@ EXECUTION_DURATION = Histogram(
 STEP_DURATION = Histogram(
     "crmflow_step_duration_seconds",
     "One attempt of one step, by action type.",
-    ["action_type"],
+    ["action_type", "workflow_id"],
     buckets=_DURATION_BUCKETS,
 )
 STEP_ATTEMPTS = Counter(
     "crmflow_step_attempts_total",
     "Step attempts by action type and outcome (SUCCESS, RETRYING, FAILED).",
-    ["action_type", "outcome"],
+    ["action_type", "outcome", "workflow_id"],
 )
 EVENT_TO_START = Histogram(
     "crmflow_event_to_execution_start_seconds",
     "From the event's commit to its execution's first step starting.",
+    ["workflow_id"],
     buckets=_DELAY_BUCKETS,
 )
 QUEUE_DEPTH = Gauge(
@@ -106,9 +107,12 @@ def workflow_label(workflow_id: UUID | str | None) -> str:
     return str(workflow_id)
 
 
-def step_attempt(*, action_type: str, outcome: str, duration_s: float) -> None:
-    STEP_ATTEMPTS.labels(action_type, outcome).inc()
-    STEP_DURATION.labels(action_type).observe(max(duration_s, 0.0))
+def step_attempt(
+    *, action_type: str, outcome: str, workflow_id: UUID | None, duration_s: float
+) -> None:
+    label = workflow_label(workflow_id)
+    STEP_ATTEMPTS.labels(action_type, outcome, label).inc()
+    STEP_DURATION.labels(action_type, label).observe(max(duration_s, 0.0))
 
 
 def execution_finished(*, status: str, workflow_id: UUID | None, duration_s: float | None) -> None:
@@ -120,9 +124,9 @@ def execution_finished(*, status: str, workflow_id: UUID | None, duration_s: flo
         EXECUTION_DURATION.labels(status, label).observe(max(duration_s, 0.0))
 
 
-def execution_started(*, event_delay_s: float | None) -> None:
+def execution_started(*, workflow_id: UUID | None, event_delay_s: float | None) -> None:
     if event_delay_s is not None:
-        EVENT_TO_START.observe(max(event_delay_s, 0.0))
+        EVENT_TO_START.labels(workflow_label(workflow_id)).observe(max(event_delay_s, 0.0))
 
 
 async def refresh_queue_gauges(queue: Any) -> tuple[int, float] | None:

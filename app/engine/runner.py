@@ -201,7 +201,7 @@ def _started(execution: Execution) -> None:
         delay = None
         if execution.event_created_at is not None:
             delay = (execution.started_at - execution.event_created_at).total_seconds()
-        metrics.execution_started(event_delay_s=delay)
+        metrics.execution_started(workflow_id=execution.workflow_id, event_delay_s=delay)
 
 
 async def run_locked(execution_id: UUID) -> None:
@@ -580,7 +580,10 @@ def _observe(
     """Metrics and the execution's final log line, once its commit went through."""
     if log_status is not None:
         metrics.step_attempt(
-            action_type=action, outcome=log_status.value, duration_s=duration_ms / 1000
+            action_type=action,
+            outcome=log_status.value,
+            workflow_id=execution.workflow_id,
+            duration_s=duration_ms / 1000,
         )
     if status not in (ExecutionStatus.COMPLETED, ExecutionStatus.FAILED):
         return

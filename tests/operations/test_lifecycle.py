@@ -91,6 +91,63 @@ async def test_serve_stops_its_embedded_postgres_and_exits_quietly(
     assert _postgres_of(tmp_path / "pg") == []
 
 
+async def test_make_run_then_ctrl_c_leaves_no_postgres_of_data(data_dir: Path) -> None:
+    """The issue's check as a person does it: `make run`, then Ctrl-C.
+
+    A terminal's Ctrl-C sends SIGINT to the whole foreground process group — make, the service
+    and any child left in the group — not only to the service: the test starts make in a
+    process group of its own and signals the group.
+    """
+    venv = data_dir / "venv"
+    (venv / "bin").mkdir(parents=True)
+    # make's `run` runs $(BIN)/crmflow: this interpreter, this checkout (an installed stamp
+    # newer than pyproject.toml, so make installs nothing).
+    crmflow = venv / "bin" / "crmflow"
+    crmflow.write_text(f'#!/bin/sh\nexec {sys.executable} -m app.cli "$@"\n')
+    crmflow.chmod(0o755)
+    (venv / ".installed").touch()
+    env = {
+        **{k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "QUEUE_URL")},
+        "DATA_DIR_PATH": str(data_dir / "data"),
+        "PORT": "0",
+        "LOG_FORMAT": "json",
+        "LOG_LEVEL": "INFO",
+    }
+    process = subprocess.Popen(  # noqa: ASYNC220 - the service under test
+        ["make", "--no-print-directory", "run", f"VENV={venv}"],
+        cwd=PROJECT_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,  # its own process group, as a terminal's foreground job
+    )
+    assert process.stdout is not None
+    lines: list[str] = []
+    try:
+        url = None
+        while url is None:
+            line = (await asyncio.to_thread(process.stdout.readline)).decode()
+            assert line, f"make run exited: {lines[-20:]}"
+            lines.append(line)
+            if "Uvicorn running on " in line:
+                url = json.loads(line)["event"].split("running on ")[1].split()[0]
+        async with httpx.AsyncClient(base_url=url, timeout=10) as http:
+            assert (await http.get("/ready")).status_code == 200
+        assert _postgres_of(data_dir / "data" / "pg"), "the embedded server should be running"
+        os.killpg(process.pid, signal.SIGINT)  # Ctrl-C
+        rest, _ = await asyncio.to_thread(process.communicate, timeout=60)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    lines += rest.decode().splitlines()
+    records = [json.loads(line) for line in lines if line.startswith("{")]
+    noisy = [r for r in records if r["level"] not in ("debug", "info")]
+    assert noisy == [], noisy
+    assert not [line for line in lines if "Traceback" in line], lines[-40:]
+    assert _postgres_of(data_dir / "data" / "pg") == []
+
+
 async def _start_serve(tmp_path: Path) -> tuple[subprocess.Popen[bytes], str]:
     env = {
         **{k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "QUEUE_URL")},
