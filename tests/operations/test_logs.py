@@ -3,34 +3,15 @@
 from __future__ import annotations
 
 import io
-import json
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
-import pytest
 
 from app.core.config import get_settings
 from app.core.logging import configure_from_settings, configure_logging
 from tests.conftest import TenantCtx
 from tests.engine.helpers import create_workflow, unique, wait_executions
-
-
-@pytest.fixture
-def json_log() -> Iterator[io.StringIO]:
-    """The process' logs as JSON lines (production's format) into a buffer, for one test."""
-    buffer = io.StringIO()
-    configure_logging("INFO", json=True, stream=buffer)
-    try:
-        yield buffer
-    finally:
-        configure_from_settings(get_settings())
-
-
-def records(buffer: io.StringIO) -> list[dict[str, Any]]:
-    lines = [line for line in buffer.getvalue().splitlines() if line.strip()]
-    # Every line is one JSON object: one format, libraries' lines included.
-    return [json.loads(line) for line in lines]
+from tests.operations.helpers import records
 
 
 async def test_request_id_travels_from_the_api_into_the_engine(
@@ -108,3 +89,22 @@ def test_secrets_never_appear() -> None:
     for secret in ("hunter2", "abc123", "pw'", "crm_abcdefghijklmnop", "whsec_QUJD"):
         assert secret not in text, text
     assert "x=1" in text
+
+
+async def test_sweep_heartbeats_are_debug() -> None:
+    """A sweep tick that handed work on logs at DEBUG: invisible at INFO, present at DEBUG."""
+    from app.worker.sweeps import Sweep, Sweeper
+
+    async def tick() -> dict[str, Any]:
+        return {"enqueued": 1}
+
+    sweeper = Sweeper([], queue_name="heartbeat-test")
+    for level, expected in (("INFO", []), ("DEBUG", ["debug"])):
+        buffer = io.StringIO()
+        configure_logging(level, json=True, stream=buffer)
+        try:
+            await sweeper._run(Sweep("engine.dispatch_sweep", 5, tick))
+        finally:
+            configure_from_settings(get_settings())
+        done = [r for r in records(buffer) if r["event"] == "worker.sweep_done"]
+        assert [r["level"] for r in done] == expected, done

@@ -19,6 +19,7 @@ from app.core.config import Environment, Settings
 from app.engine.actions.base import StepContext
 from app.webhooks.signing import DELIVERY_HEADER, signature_headers
 from tests.conftest import TenantCtx, listening_socket, socket_port
+from tests.operations.helpers import json_log  # noqa: F401 - the JSON log buffer fixture
 from tests.webhooks.receiver import Receiver
 
 # Bound now and listening, so the allowlisted port stays ours for the whole run.

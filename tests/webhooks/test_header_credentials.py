@@ -8,6 +8,7 @@ secret's ciphertext, which the execution detail used to show.
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import os
 from typing import Any
@@ -159,7 +160,7 @@ async def test_bad_header_values_are_refused_with_their_path(tenant: TenantCtx) 
 
 
 async def test_the_receiver_gets_the_value_and_the_execution_detail_shows_none(
-    tenant: TenantCtx, session_receiver: Receiver, base_url: str
+    tenant: TenantCtx, session_receiver: Receiver, base_url: str, json_log: io.StringIO
 ) -> None:
     event = f"hdr.{os.urandom(3).hex()}"
     path = f"/headers/{tenant.tenant_id}"
@@ -205,6 +206,9 @@ async def test_the_receiver_gets_the_value_and_the_execution_detail_shows_none(
     }
     response = await tenant.http.get(f"/api/v1/executions/{execution['id']}")
     assert_hidden(response.text)
+    # Nor in any log line of the run (production's JSON lines).
+    assert execution["id"] in json_log.getvalue()
+    assert_hidden(json_log.getvalue())
     console = await sign_in(base_url, tenant.api_key)
     try:
         page = await console.http.get(f"/dashboard/executions/{execution['id']}")
