@@ -152,6 +152,11 @@ async def test_old_finished_rows_go_recent_and_unfinished_stay(tenant: TenantCtx
     # Parked for 30 days: neither it nor its trigger event may go.
     waiting_event = await _event(tenant, days=30)
     waiting = await _execution(tenant, wf, days=30, status="WAITING", event_id=waiting_event)
+    # Unfinished in any state, however old: never pruned, nor the event each one runs for.
+    pending_event = await _event(tenant, days=25)
+    pending = await _execution(tenant, wf, days=25, status="PENDING", event_id=pending_event)
+    running_event = await _event(tenant, days=25)
+    running = await _execution(tenant, wf, days=25, status="RUNNING", event_id=running_event)
     undispatched = await _event(tenant, days=20, dispatched=False)
     recent_event = await _event(tenant, days=2)
     old_sent = await _email(tenant, days=20, status="SENT")
@@ -198,6 +203,10 @@ async def test_old_finished_rows_go_recent_and_unfinished_stay(tenant: TenantCtx
         ("workflow_executions", recent_done),
         ("workflow_executions", waiting),
         ("events", waiting_event),
+        ("workflow_executions", pending),
+        ("events", pending_event),
+        ("workflow_executions", running),
+        ("events", running_event),
         ("events", undispatched),
         ("events", recent_event),
         ("emails", old_draft),
@@ -214,10 +223,13 @@ async def test_old_finished_rows_go_recent_and_unfinished_stay(tenant: TenantCtx
         [old_done, old_failed],
     )
     assert logs == 0
-    assert (
-        await fetchval("SELECT count(*) FROM workflow_execution_logs WHERE execution = $1", waiting)
-        == 2
-    )
+    for unfinished in (waiting, pending, running):
+        assert (
+            await fetchval(
+                "SELECT count(*) FROM workflow_execution_logs WHERE execution = $1", unfinished
+            )
+            == 2
+        )
     # Nothing left to do: a second run deletes nothing.
     assert slug not in (await prune(settings, tenant_slug=slug)).by_tenant
 
@@ -235,14 +247,25 @@ async def test_tenant_settings_win_over_global_ones(tenant: TenantCtx) -> None:
         await set_policy(tenant_slug=slug, days=60, max_rows=None, audit_days=None)
     assert slug not in (await prune(settings, tenant_slug=slug)).by_tenant
     assert await _exists("workflow_executions", twenty_days)
-    # The tenant's max count: only the newest 2 of its executions are kept.
+    # Counts: the global maximum applies while the tenant sets none ...
     recent = [await _execution(tenant, wf, days=d, logs=0) for d in (0.4, 0.3, 0.2, 0.1)]
+    at_most_four = msgspec.structs.replace(settings, retention_max_rows=4)
+    assert (await prune(at_most_four, tenant_slug=slug)).by_tenant[slug].executions == 1
+    assert not await _exists("workflow_executions", twenty_days)
+    # ... and the tenant's own maximum wins over it: only the newest 2 are kept.
     async with unit_of_work():
         await set_policy(tenant_slug=slug, days=60, max_rows=2, audit_days=None)
-    report = await prune(settings, tenant_slug=slug)
-    assert report.by_tenant[slug].executions == 3
-    assert not await _exists("workflow_executions", twenty_days)
+    report = await prune(at_most_four, tenant_slug=slug)
+    assert report.by_tenant[slug].executions == 2
     assert [await _exists("workflow_executions", r) for r in recent] == [False, False, True, True]
+    # Audit logs: the tenant's own 10 days beat the global 365.
+    old_audit, recent_audit = await _audit(tenant, days=20), await _audit(tenant, days=5)
+    assert slug not in (await prune(settings, tenant_slug=slug)).by_tenant
+    async with unit_of_work():
+        await set_policy(tenant_slug=slug, days=None, max_rows=None, audit_days=10)
+    assert (await prune(settings, tenant_slug=slug)).by_tenant[slug].audit_logs == 1
+    assert not await _exists("audit_logs", old_audit)
+    assert await _exists("audit_logs", recent_audit)
 
 
 async def test_prune_dry_run_command(tenant: TenantCtx, database_url: str) -> None:
