@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import subprocess
 import sys
 
@@ -12,6 +13,7 @@ import httpx
 from app.core.config import PROJECT_ROOT
 from app.core.sql import fetchval
 from tests.conftest import TenantCtx
+from tests.db import create_database, drop_database, server_url
 
 
 async def _cli(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
@@ -75,5 +77,24 @@ async def test_status_reports_database_migrations_queue_and_workers(
     assert "database: " in out
     assert "migrations: " in out
     assert "none pending" in out
-    assert "queue: postgres 'crmflow'" in out
+    # The queue's depth, its oldest job's age, and what runs (the numbers move: others work it).
+    assert re.search(
+        r"queue: postgres 'crmflow' — \d+ waiting \(oldest \d+\.\d s\), \d+ running, "
+        r"\d+ scheduled",
+        out,
+    ), out
     assert f"worker: {worker_id}" in out
+
+
+async def test_status_names_pending_migrations_and_fails() -> None:
+    """On a database no migration ran on: every migration pending, exit 1."""
+    url = await create_database(server_url(), prefix="crmflow_status")
+    try:
+        done = await _cli(url, "status")
+    finally:
+        await drop_database(url)
+    assert done.returncode == 1, done.stdout + done.stderr
+    first = sorted(p.stem for p in (PROJECT_ROOT / "piccolo_migrations").glob("crmflow_*.py"))[0]
+    [line] = [line for line in done.stdout.splitlines() if line.startswith("migrations: ")]
+    assert line.startswith("migrations: 0 applied, pending: "), line
+    assert first.removeprefix("crmflow_")[:10].replace("_", "-") in line, line
