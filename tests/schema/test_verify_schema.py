@@ -398,6 +398,9 @@ MAINTENANCE = [
     "ALTER TABLE clients ALTER COLUMN name SET STATISTICS 1000",
     "ALTER TABLE clients ALTER COLUMN name SET (n_distinct = 500)",
     "ALTER TABLE clients ALTER COLUMN custom_fields SET STORAGE EXTERNAL",
+    "ALTER TABLE clients ALTER COLUMN custom_fields SET COMPRESSION pglz",
+    # Grants belong to the deployment's roles, not to the schema.
+    "GRANT SELECT ON clients TO PUBLIC",
     "ALTER TABLE clients SET (fillfactor = 80, autovacuum_vacuum_scale_factor = 0.05)",
     "ALTER INDEX ix_clients_tenant_created SET (fillfactor = 70)",
     "ALTER INDEX uq_users_tenant_email SET (fillfactor = 70)",
