@@ -213,3 +213,46 @@ def test_make_clean_refuses_while_a_server_runs_on_data(tmp_path: Path) -> None:
     )
     assert cleaned.returncode == 0, cleaned.stderr
     assert not (tmp_path / ".data").exists()
+
+
+async def test_the_last_crmflow_process_out_stops_the_server(data_dir: Path) -> None:
+    """Two services on one `.data`: `crmflow stop` refuses while they run, the first one's Ctrl-C
+    leaves the server to the other, the second one's stops it."""
+    first, _ = await _start_serve(data_dir)
+    second, second_url = await _start_serve(data_dir)
+    pgdata = data_dir / "pg"
+    env = {
+        **{k: v for k, v in os.environ.items() if k != "DATABASE_URL"},
+        "DATA_DIR_PATH": str(data_dir),
+    }
+    try:
+        refused = await asyncio.to_thread(
+            subprocess.run,
+            [sys.executable, "-m", "app.cli", "stop"],
+            cwd=PROJECT_ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert refused.returncode == 1, refused.stdout + refused.stderr
+        assert "still used by crmflow" in refused.stdout
+        assert _postgres_of(pgdata)
+
+        first.send_signal(signal.SIGINT)
+        await asyncio.to_thread(first.communicate, timeout=60)
+        assert first.returncode == 0
+        assert _postgres_of(pgdata), "the other service still uses the server"
+        async with httpx.AsyncClient(base_url=second_url, timeout=10) as http:
+            assert (await http.get("/ready")).status_code == 200
+
+        second.send_signal(signal.SIGINT)
+        await asyncio.to_thread(second.communicate, timeout=60)
+        assert second.returncode == 0
+    finally:
+        for process in (first, second):
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    assert _postgres_of(pgdata) == []
