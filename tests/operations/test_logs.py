@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import io
+import json
 from typing import Any
 
 import httpx
+import pytest
 
 from app.core.config import get_settings
 from app.core.logging import configure_from_settings, configure_logging
@@ -108,3 +110,55 @@ async def test_sweep_heartbeats_are_debug() -> None:
             configure_from_settings(get_settings())
         done = [r for r in records(buffer) if r["event"] == "worker.sweep_done"]
         assert [r["level"] for r in done] == expected, done
+
+
+@pytest.mark.parametrize(
+    ("log_format", "environment", "json_lines"),
+    [
+        ("auto", "production", True),
+        ("auto", "development", False),
+        ("json", "development", True),
+        ("console", "production", False),
+    ],
+)
+def test_one_format_per_process_for_every_library(
+    log_format: str, environment: str, json_lines: bool
+) -> None:
+    """Our lines and the standard library's (uvicorn, SAQ …) come out in the same format: JSON
+    lines in production, readable `key=value` lines in development, with the same ids."""
+    import logging
+
+    import structlog
+
+    from app.core.logging import bind_log_context, use_json
+
+    assert use_json(log_format, environment) is json_lines
+    buffer = io.StringIO()
+    configure_logging("INFO", json=json_lines, stream=buffer)
+    try:
+        bind_log_context(request_id="req-1", tenant_id="t-1")
+        structlog.get_logger("crmflow.test").info("ours.line", execution_id="x-1")
+        logging.getLogger("saq").warning("a library line")
+    finally:
+        structlog.contextvars.clear_contextvars()
+        configure_from_settings(get_settings())
+    lines = buffer.getvalue().splitlines()
+    assert len(lines) == 2, lines
+    if json_lines:
+        ours, library = (json.loads(line) for line in lines)
+        assert ours["event"] == "ours.line"
+        assert ours["execution_id"] == "x-1"
+        assert library["event"] == "a library line"
+        assert library["level"] == "warning"
+        for record in (ours, library):
+            assert (record["request_id"], record["tenant_id"]) == ("req-1", "t-1")
+            assert "timestamp" in record
+    else:
+        for line in lines:
+            assert not line.startswith("{"), line
+            assert "request_id=req-1" in line
+            assert "tenant_id=t-1" in line
+        assert "ours.line" in lines[0]
+        assert "execution_id=x-1" in lines[0]
+        assert "a library line" in lines[1]
+        assert "warning" in lines[1]
