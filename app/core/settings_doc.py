@@ -31,8 +31,8 @@ MEANING: dict[str, str] = {
     "log_format": "`json`, `console`, or `auto`: JSON lines in production, console lines otherwise",
     "run_worker_in_api": "`false` when workers run as their own processes",
     "worker_concurrency": "jobs one worker process runs at once",
-    "tenant_concurrency": "event jobs of one tenant running at once over all workers (fairness: "
-    "keep it below `WORKER_CONCURRENCY`)",
+    "tenant_concurrency": "event jobs of one tenant running at once over all workers (fairness; "
+    'raise it for one busy tenant over many workers, see "Fairness between tenants")',
     "db_pool_max_size": "connections per process (API or worker)",
     "max_chain_depth": "events written by executions start nothing past this depth (loop guard)",
     "upload_max_bytes": "largest document upload (413 above it)",
