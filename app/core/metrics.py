@@ -80,7 +80,7 @@ QUEUE_OLDEST_AGE = Gauge(
 WEBHOOK_DELIVERIES = Counter(
     "crmflow_webhook_deliveries_total",
     "Outbound WEBHOOK attempts by outcome (2xx, 4xx, 429, 5xx, network_error, refused).",
-    ["outcome"],
+    ["outcome", "workflow_id"],
 )
 INBOUND_WEBHOOKS = Counter(
     "crmflow_inbound_webhooks_total",

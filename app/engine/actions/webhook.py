@@ -17,7 +17,7 @@ import msgspec
 
 from app.core.config import Settings, get_settings
 from app.core.crypto import SecretDecryptError, decrypt_secret, is_encrypted
-from app.core.metrics import WEBHOOK_DELIVERIES
+from app.core.metrics import WEBHOOK_DELIVERIES, workflow_label
 from app.engine.actions._util import rendered
 from app.engine.actions.base import ActionError, ActionHandler, StepContext
 from app.webhooks import standard
@@ -235,12 +235,13 @@ def make_webhook_handler(settings: Settings | None = None) -> ActionHandler:
     """A WEBHOOK handler bound to settings (tests pass theirs; the registry uses the process')."""
 
     async def handler(ctx: StepContext, config: Any) -> dict[str, Any]:
+        workflow = workflow_label(ctx.workflow_id)
         try:
             output = await run_webhook(ctx, config, settings=settings or get_settings())
         except ActionError as exc:
-            WEBHOOK_DELIVERIES.labels(_outcome(exc)).inc()
+            WEBHOOK_DELIVERIES.labels(_outcome(exc), workflow).inc()
             raise
-        WEBHOOK_DELIVERIES.labels("2xx").inc()
+        WEBHOOK_DELIVERIES.labels("2xx", workflow).inc()
         return output
 
     return handler
