@@ -91,6 +91,14 @@ def _raised_by_driver(exc: BaseException) -> bool:
     return False
 
 
+# asyncpg detaches a pooled connection's proxy when the server ends the session under it
+# (Connection._cleanup → holder._release_on_close): the next statement on the proxy then fails with
+# "connection has been released back to the pool", not "closed". Our code never keeps a proxy past
+# its own release (app/core/sql.py uses the transaction's connection or a scoped acquire), so this
+# message means the session was ended by the server — a restart — not a use-after-release bug.
+_RELEASED_UNDER_US = "connection has been released back to the pool"
+
+
 def is_database_unavailable(exc: BaseException) -> bool:
     """Does exc mean "the database cannot be reached right now" (retry later), not a bug?
 
@@ -98,7 +106,8 @@ def is_database_unavailable(exc: BaseException) -> bool:
     (57P01/57P02/57P03), connections cut mid-use, too many connections, connect timeouts, and
     asyncpg's "cannot switch to state N" — the protocol state of a pooled connection that the
     server terminated while it was idle (a fast shutdown sends every idle session a FATAL
-    57P01; asyncpg keeps the half-read error and fails the next query on that connection).
+    57P01; asyncpg keeps the half-read error and fails the next query on that connection), and
+    a connection in use that the server ended between two statements (see _RELEASED_UNDER_US).
     """
     import psycopg
     import psycopg_pool
@@ -116,7 +125,8 @@ def is_database_unavailable(exc: BaseException) -> bool:
     ) and not isinstance(exc, asyncpg.QueryCanceledError):
         return True
     if isinstance(exc, asyncpg.InterfaceError):
-        return "closed" in str(exc) or "closing" in str(exc)
+        message = str(exc)
+        return "closed" in message or "closing" in message or _RELEASED_UNDER_US in message
     if isinstance(exc, (OSError, TimeoutError)):
         return _raised_by_driver(exc)
     return False

@@ -26,6 +26,7 @@ from app.emails.delivery import (
 )
 from app.engine.locks import LOCKS
 from app.worker.enqueue import enqueue_all_past_dead, enqueue_past_dead, get_queue, job_name
+from app.worker.queue import is_queue_unavailable, queue_lost
 
 log = structlog.get_logger("crmflow.emails")
 
@@ -66,8 +67,12 @@ async def enqueue_delivery(email_id: UUID, *, attempts: int = 0, delay_s: float 
         options["scheduled"] = int(time.time() + delay_s) + 1
     try:
         await queue.enqueue("emails.deliver", **options)
-    except Exception:
-        log.exception("emails.enqueue_failed", email_id=str(email_id))
+    except Exception as exc:
+        # The email stays APPROVED: the email sweep queues it once the queue is back.
+        if is_queue_unavailable(exc):
+            queue_lost(exc)
+        else:
+            log.exception("emails.enqueue_failed", email_id=str(email_id))
         return False
     return True
 

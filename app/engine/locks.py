@@ -39,8 +39,14 @@ class ExecutionLocks:
     def __init__(self) -> None:
         self._conn: asyncpg.Connection | None = None
         self._io = asyncio.Lock()
-        # Session locks are re-entrant: the in-process set stops two local tasks sharing one.
+        # Session locks are re-entrant: the in-process sets stop two local tasks sharing one.
+        # _held: locked on the current session. _taking: being locked right now by a local task.
+        # Apart, because a new session (the first acquire, or after a restart) forgets what the
+        # old one held, but not what a local task is about to take on the new one: clearing one
+        # set for both once left an acquired lock untracked, so release() skipped it and the
+        # execution stayed locked by a live worker for good (found by scripts/chaos.py).
         self._held: set[UUID] = set()
+        self._taking: set[UUID] = set()
         # Drain slots this process holds: (tenant, slot).
         self._slots: set[tuple[UUID, int]] = set()
 
@@ -81,6 +87,8 @@ class ExecutionLocks:
                     self._forget_connection()
                 raise
             if got:
+                # Again: opening the session (the first take, or after a restart) cleared the set.
+                self._slots.add((tenant_id, slot))
                 return slot
             self._slots.discard((tenant_id, slot))
         return None
@@ -101,10 +109,10 @@ class ExecutionLocks:
 
     async def acquire(self, ids: Iterable[UUID]) -> list[UUID]:
         """The ids this process now holds (others are running elsewhere or locally)."""
-        wanted = [i for i in dict.fromkeys(ids) if i not in self._held]
+        wanted = [i for i in dict.fromkeys(ids) if i not in self._held and i not in self._taking]
         if not wanted:
             return []
-        self._held.update(wanted)
+        self._taking.update(wanted)
         try:
             async with self._io:
                 conn = await self._connection()
@@ -113,7 +121,6 @@ class ExecutionLocks:
                     [lock_key(i) for i in wanted],
                 )
         except BaseException as exc:
-            self._held.difference_update(wanted)
             if (
                 isinstance(exc, Exception)
                 and self._conn is not None
@@ -122,9 +129,12 @@ class ExecutionLocks:
                 # A session the server ended (restart): its locks are gone, so is the connection.
                 self._forget_connection()
             raise
+        finally:
+            self._taking.difference_update(wanted)
         got = {r["k"] for r in rows}
         acquired = [i for i in wanted if lock_key(i) in got]
-        self._held.difference_update(i for i in wanted if lock_key(i) not in got)
+        # No await since the query: the session that took these is still the current one.
+        self._held.update(acquired)
         return acquired
 
     async def release(self, ids: Iterable[UUID]) -> None:
@@ -132,8 +142,11 @@ class ExecutionLocks:
         if not ids:
             return
         self._held.difference_update(ids)
+        session = self._conn
         async with self._io:
-            if self._conn is None or self._conn.is_closed():
+            if self._conn is not session or self._conn is None or self._conn.is_closed():
+                # The session that held them is gone, and its locks with it: unlocking on a
+                # newer one could drop a lock a local task has taken there since.
                 return
             try:
                 await self._conn.execute(

@@ -16,7 +16,7 @@ import structlog
 from saq import Queue
 from saq.job import Status
 
-from app.worker.queue import JOB_OPTIONS
+from app.worker.queue import JOB_OPTIONS, is_queue_unavailable, queue_lost
 
 log = structlog.get_logger("crmflow.worker")
 
@@ -70,9 +70,12 @@ async def enqueue_run(execution_id: UUID, *, at: datetime | None = None, key: st
         options["scheduled"] = int(at.timestamp()) + 1
     try:
         await _queue.enqueue("engine.run_execution", **options)
-    except Exception:
+    except Exception as exc:
         # The recovery sweep finds the execution anyway; never fail the caller's request.
-        log.exception("worker.enqueue_failed", execution_id=str(execution_id))
+        if is_queue_unavailable(exc):
+            queue_lost(exc)
+        else:
+            log.exception("worker.enqueue_failed", execution_id=str(execution_id))
         return False
     return True
 
@@ -102,8 +105,11 @@ async def enqueue_past_dead(function: str, *, key: str, **kwargs: Any) -> bool:
             if existing.status is Status.QUEUED:
                 return True  # it will run
             key = f"{key.split('~', 1)[0]}~{existing.started or existing.queued}"
-    except Exception:
-        log.exception("worker.enqueue_failed", key=key)
+    except Exception as exc:
+        if is_queue_unavailable(exc):
+            queue_lost(exc)
+        else:
+            log.exception("worker.enqueue_failed", key=key)
         return False
     log.warning("worker.enqueue_gave_up", key=key)
     return False
@@ -127,8 +133,11 @@ async def enqueue_all_past_dead(function: str, jobs: Iterable[dict[str, Any]]) -
         return 0
     try:
         existing = await _queue.jobs([options["key"] for options in wanted])
-    except Exception:
-        log.exception("worker.lookup_failed", jobs=len(wanted))
+    except Exception as exc:
+        if is_queue_unavailable(exc):
+            queue_lost(exc)
+        else:
+            log.exception("worker.lookup_failed", jobs=len(wanted))
         return 0
     todo = [
         options

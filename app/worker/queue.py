@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+import structlog
 from psycopg_pool import AsyncConnectionPool
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from saq import Queue
 from saq.queue.postgres import PostgresQueue
+from saq.queue.redis import PubSubMultiplexer
 
 from app.core.config import Settings, get_settings
-from app.core.db import resolve_database_url
+from app.core.db import database_lost, is_database_unavailable, resolve_database_url
+
+log = structlog.get_logger("crmflow.worker")
 
 DEFAULT_QUEUE_NAME = "crmflow"
 
@@ -54,14 +62,14 @@ def queue_url(settings: Settings | None = None) -> str:
 def build_queue(url: str | None = None, *, name: str = DEFAULT_QUEUE_NAME) -> Queue:
     """A SAQ queue for url (redis://… or postgres…), not yet connected."""
     url = url or queue_url()
-    if url.startswith(("redis://", "rediss://")):
-        return Queue.from_url(url, name=name)
-    if url.startswith("unix://"):
-        # Redis on a unix socket: redis-py reads unix:// URLs, SAQ's from_url does not.
+    if url.startswith(("redis://", "rediss://", "unix://")):
         from redis.asyncio import Redis
         from saq.queue.redis import RedisQueue
 
-        return RedisQueue(Redis.from_url(url), name=name)
+        # Redis on a unix socket: redis-py reads unix:// URLs, SAQ's from_url does not.
+        queue = RedisQueue(Redis.from_url(url), name=name)
+        queue._pubsub = _PubSubThroughOutages(queue._pubsub.pubsub, prefix=queue._pubsub.prefix)
+        return queue
     return PostgresQueue(
         pool=_queue_pool(psycopg_url(url)),
         name=name,
@@ -86,6 +94,77 @@ def _queue_pool(conninfo: str) -> AsyncConnectionPool:
         open=False,
         kwargs={"autocommit": True, "options": "-c synchronous_commit=off"},
     )
+
+
+class _PubSubThroughOutages(PubSubMultiplexer):
+    """SAQ's job-status listener on Redis, minus a busy loop while Redis is down.
+
+    SAQ starts it the first time something waits on a job (its own stuck-job sweep does, for a
+    dead worker's job) and it runs for the life of the queue. SAQ's loop logs every failed read
+    with a traceback and tries again at once: a Redis restart meant hundreds of tracebacks a
+    second, and a worker too busy logging to finish the jobs it had. Here a lost connection is
+    one warning per outage and a retry every RECONNECT_S; redis-py subscribes again by itself
+    once it reconnects.
+    """
+
+    RECONNECT_S = 1.0
+
+    async def _start(self) -> None:
+        down = False
+        subscribed = False
+        while True:
+            try:
+                if not subscribed:
+                    await self.pubsub.psubscribe(f"{self.prefix}*")
+                    subscribed = True
+                message = await self.pubsub.get_message(timeout=None)
+            except asyncio.CancelledError:
+                return
+            except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+                if not down:
+                    log.warning("worker.queue_listener_disconnected", error=repr(exc))
+                    down = True
+                await asyncio.sleep(self.RECONNECT_S)
+                continue
+            except Exception:
+                log.exception("worker.queue_listener_failed")
+                await asyncio.sleep(self.RECONNECT_S)
+                continue
+            if down:
+                log.info("worker.queue_listener_reconnected")
+                down = False
+            if message and message["type"] == "pmessage":
+                message["channel"] = message["channel"].decode("utf-8")
+                self.publish(message["channel"], message)
+
+
+def is_queue_unavailable(exc: BaseException) -> bool:
+    """Does exc mean "the queue cannot be reached right now": Redis down or restarting, or the
+    database under SAQ's Postgres queue (see is_database_unavailable)? Not a bug: the work
+    waits in the database, where the sweeps find it once the queue is back."""
+    return isinstance(exc, (RedisConnectionError, RedisTimeoutError)) or is_database_unavailable(
+        exc
+    )
+
+
+_OUTAGE_LOG_EVERY_S = 30.0
+_last_outage_log = float("-inf")
+
+
+def queue_lost(exc: BaseException) -> None:
+    """Report a queue outage: one warning line every 30 s at most, never a traceback."""
+    global _last_outage_log
+    if is_database_unavailable(exc):
+        database_lost(exc)
+        return
+    now = time.monotonic()
+    if now - _last_outage_log >= _OUTAGE_LOG_EVERY_S:
+        _last_outage_log = now
+        log.warning(
+            "worker.queue_unreachable",
+            error=f"{type(exc).__name__}: {exc}"[:200],
+            note="work waits in the database; the sweeps hand it on once the queue is back",
+        )
 
 
 def is_redis(queue: Queue) -> bool:

@@ -19,20 +19,44 @@ from saq import Queue, Worker
 from saq.types import PartialTimersDict
 
 from app.core.config import Settings, get_settings
-from app.core.db import database_lost, is_database_unavailable, pool_options
+from app.core.db import is_database_unavailable, pool_options
 from app.core.metrics import refresh_queue_gauges, serve_metrics
 from app.core.uow import set_event_dispatcher
 from app.engine.locks import LOCKS
 from app.worker.dispatch import EventDispatcher
 from app.worker.enqueue import set_queue
-from app.worker.queue import DEFAULT_QUEUE_NAME, build_queue, is_redis
+from app.worker.queue import (
+    DEFAULT_QUEUE_NAME,
+    build_queue,
+    is_queue_unavailable,
+    is_redis,
+    queue_lost,
+)
 from app.worker.registry import FUNCTIONS, sweeps
 from app.worker.sweeps import Sweeper
 
 log = structlog.get_logger("crmflow.worker")
 
+
+class _OutagesAsOneLine(logging.Filter):
+    """SAQ logs every failure in its worker loop with a traceback: "Error processing job" (a job
+    that met the database outage, or SAQ's own bookkeeping that met a Redis restart),
+    "Upkeep task failed unexpectedly" (its timers, same). Those are the outage, not bugs, and
+    SAQ retries them: the outage is logged as one warning line (queue_lost / database_lost, at
+    most every 30 s) instead. Any other SAQ error keeps its traceback.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if exc is not None and is_queue_unavailable(exc):
+            queue_lost(exc)
+            return False
+        return True
+
+
 # SAQ logs every enqueue/dequeue at INFO; our hooks log each job once, with its duration.
 logging.getLogger("saq").setLevel(logging.WARNING)
+logging.getLogger("saq").addFilter(_OutagesAsOneLine())
 # During a database outage both pools log every reconnection attempt (dozens a second); the
 # outage is logged once by app.core.db.database_lost and the sweeper, and they recover alone.
 logging.getLogger("psycopg.pool").setLevel(logging.ERROR)
@@ -60,10 +84,10 @@ async def _after_process(ctx: dict[str, Any]) -> None:
     exception = ctx.get("exception")
     # A job's own lines say what it did (execution completed, email sent): its end is DEBUG.
     logger = log.warning if exception is not None else log.debug
-    if exception is not None and is_database_unavailable(exception):
+    if exception is not None and is_queue_unavailable(exception):
         # SAQ retries the job. The outage is logged once (and stale pooled connections are
-        # replaced) by database_lost, not once per job that met it.
-        database_lost(exception)
+        # replaced) by queue_lost / database_lost, not once per job that met it.
+        queue_lost(exception)
         logger = log.debug
     logger(
         "worker.job_done",
@@ -191,11 +215,25 @@ class WorkerRuntime:
                 if is_redis(self.queue):
                     await self.queue.redis.ping()  # type: ignore[attr-defined]
                 else:
-                    async with self.queue.pool.connection() as conn:  # type: ignore[attr-defined]
-                        await conn.execute("SELECT 1")
+                    await self._ping_queue_database()
         except Exception:
             return False
         return True
+
+    async def _ping_queue_database(self) -> None:
+        pool = self.queue.pool  # type: ignore[attr-defined]
+        try:
+            async with pool.connection() as conn:
+                await conn.execute("SELECT 1")
+        except Exception as exc:
+            if not is_database_unavailable(exc):
+                raise
+            # After a database restart the queue's idle connections are all dead (its pool does
+            # not ping on checkout, see app/worker/queue.py); the one we took is discarded now.
+            # Replace the rest, then ask once more: the database may well be back.
+            await pool.check()
+            async with pool.connection() as conn:
+                await conn.execute("SELECT 1")
 
 
 def current() -> WorkerRuntime | None:
@@ -255,12 +293,13 @@ async def _wait_for_database(engine: Any, settings: Settings) -> None:
 
 
 def _quiet_about_outages(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
-    """SAQ's own task for a job fails when the queue's database goes away under it (it cannot
-    record the job's end); the job is retried once the database is back. Such a failure is the
-    outage, logged once by database_lost; anything else goes to asyncio's usual handler."""
+    """SAQ's own task for a job fails when the queue (Redis, or the queue's database) goes away
+    under it (it cannot record the job's end); the job is retried once the queue is back. Such a
+    failure is the outage, logged once by queue_lost; anything else goes to asyncio's usual
+    handler."""
     exception = context.get("exception")
-    if exception is not None and is_database_unavailable(exception):
-        database_lost(exception)
+    if exception is not None and is_queue_unavailable(exception):
+        queue_lost(exception)
         return
     loop.default_exception_handler(context)
 
