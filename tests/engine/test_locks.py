@@ -1,4 +1,4 @@
-"""The per-execution advisory locks: what a process takes, it gives back.
+"""Advisory locks (per execution, and tenant drain slots): what a process takes, it gives back.
 
 A fresh process's first acquire opens the locks' session; before the fix it also forgot the ids
 it was taking, so release() skipped them and the execution stayed locked by a live worker for
@@ -12,7 +12,7 @@ from uuid import UUID, uuid4
 
 import asyncpg
 
-from app.engine.locks import ExecutionLocks, lock_key
+from app.engine.locks import SLOT_KEYSPACE, ExecutionLocks, lock_key, slot_key
 
 
 async def _free_elsewhere(database_url: str, ids: list[UUID]) -> list[bool]:
@@ -66,6 +66,22 @@ async def test_free_reports_what_another_session_holds(database_url: str) -> Non
         assert await locks.free([busy, idle]) == [idle]
         # The probe gave back what it took.
         assert await _free_elsewhere(database_url, [idle]) == [True]
+    finally:
+        await conn.close()
+        await locks.close()
+
+
+async def test_the_first_drain_slot_of_a_process_is_given_back(database_url: str) -> None:
+    locks = ExecutionLocks()
+    tenant = uuid4()
+    conn = await asyncpg.connect(database_url)
+    try:
+        slot = await locks.take_slot(tenant, 1)
+        assert slot == 0
+        taken = "SELECT pg_try_advisory_lock($1, $2)"
+        assert await conn.fetchval(taken, SLOT_KEYSPACE, slot_key(tenant, 0)) is False
+        await locks.give_slot(tenant, 0)
+        assert await conn.fetchval(taken, SLOT_KEYSPACE, slot_key(tenant, 0)) is True
     finally:
         await conn.close()
         await locks.close()
