@@ -21,7 +21,7 @@ from app.core.config import Settings, get_settings
 from app.core.db import pool_options, resolve_database_url
 from app.core.errors import EXCEPTION_HANDLERS, StrictStructSchemaPlugin
 from app.core.jsonbody import BoundedJsonRequest
-from app.core.listing import reject_unknown_query
+from app.core.listing import page_dependency, reject_unknown_query
 from app.core.logging import configure_from_settings
 from app.core.request_context import FreshRequestState
 from app.core.request_id import RequestIdMiddleware
@@ -94,6 +94,8 @@ def api_router() -> Router:
         ],
         security=[{"ApiKey": []}],
         before_request=reject_unknown_query,
+        # A list route's sort, cursor and limit (a controller may offer other sorts).
+        dependencies={"page": page_dependency()},
         # The request's transaction: every writing route commits (or rolls back) in one place.
         middleware=[TransactionMiddleware],
     )

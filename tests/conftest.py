@@ -10,6 +10,7 @@ import asyncio
 import os
 import socket
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from uuid import UUID
 
@@ -98,26 +99,39 @@ class TenantCtx:
     http: httpx.AsyncClient
 
 
-@pytest.fixture
-async def tenant(base_url: str) -> AsyncIterator[TenantCtx]:
+def client_for(base_url: str, api_key: str | None = None) -> httpx.AsyncClient:
+    """An HTTP client for the app, authenticated with api_key when one is given."""
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    return httpx.AsyncClient(base_url=base_url, headers=headers, timeout=30)
+
+
+@asynccontextmanager
+async def new_tenant(base_url: str, label: str) -> AsyncIterator[TenantCtx]:
+    """A fresh tenant named `label …` with an admin, and a client authenticated as the admin."""
     from app.core.uow import unit_of_work
     from app.tenants.service import create_tenant
 
     suffix = os.urandom(4).hex()
     async with unit_of_work():
-        boot = await create_tenant(name=f"Tenant {suffix}", admin_email=f"admin@{suffix}.test")
-    async with httpx.AsyncClient(
-        base_url=base_url, headers={"Authorization": f"Bearer {boot.api_key}"}, timeout=30
-    ) as http:
+        boot = await create_tenant(
+            name=f"{label} {suffix}", admin_email=f"admin@{label.lower()}{suffix}.test"
+        )
+    async with client_for(base_url, boot.api_key) as http:
         yield TenantCtx(
             tenant_id=boot.tenant_id, admin_id=boot.admin_user_id, api_key=boot.api_key, http=http
         )
 
 
 @pytest.fixture
+async def tenant(base_url: str) -> AsyncIterator[TenantCtx]:
+    async with new_tenant(base_url, "Tenant") as ctx:
+        yield ctx
+
+
+@pytest.fixture
 async def anon(base_url: str) -> AsyncIterator[httpx.AsyncClient]:
     """An HTTP client without credentials."""
-    async with httpx.AsyncClient(base_url=base_url, timeout=30) as http:
+    async with client_for(base_url) as http:
         yield http
 
 
@@ -126,28 +140,15 @@ async def member(tenant: TenantCtx, base_url: str) -> AsyncIterator[httpx.AsyncC
     """An HTTP client authenticated as a member (not admin) of `tenant`, with its own key."""
     from tests.helpers import add_member_key
 
-    key = await add_member_key(tenant)
-    async with httpx.AsyncClient(
-        base_url=base_url, headers={"Authorization": f"Bearer {key}"}, timeout=30
-    ) as http:
+    async with client_for(base_url, await add_member_key(tenant)) as http:
         yield http
 
 
 @pytest.fixture
 async def other(base_url: str) -> AsyncIterator[TenantCtx]:
     """A second, unrelated tenant."""
-    from app.core.uow import unit_of_work
-    from app.tenants.service import create_tenant
-
-    suffix = os.urandom(4).hex()
-    async with unit_of_work():
-        boot = await create_tenant(name=f"Other {suffix}", admin_email=f"admin@o{suffix}.test")
-    async with httpx.AsyncClient(
-        base_url=base_url, headers={"Authorization": f"Bearer {boot.api_key}"}, timeout=30
-    ) as http:
-        yield TenantCtx(
-            tenant_id=boot.tenant_id, admin_id=boot.admin_user_id, api_key=boot.api_key, http=http
-        )
+    async with new_tenant(base_url, "Other") as ctx:
+        yield ctx
 
 
 @pytest.fixture

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from collections.abc import Mapping
 from typing import Any
 from uuid import uuid4
 
 import httpx
 
+from app.core.config import PROJECT_ROOT
 from tests.conftest import TenantCtx
 
 
@@ -50,3 +55,24 @@ async def add_member_key(tenant: TenantCtx) -> str:
     key = await tenant.http.post("/api/v1/api-keys", json={"user_id": user.json()["id"]})
     assert key.status_code == 201, key.text
     return str(key.json()["key"])
+
+
+def cli(
+    *args: str, env: Mapping[str, str | None] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """`crmflow <args>` in a child process, with this environment changed by env (None unsets)."""
+    environ = dict(os.environ)
+    for name, value in (env or {}).items():
+        if value is None:
+            environ.pop(name, None)
+        else:
+            environ[name] = value
+    return subprocess.run(
+        [sys.executable, "-m", "app.cli", *args],
+        cwd=PROJECT_ROOT,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )

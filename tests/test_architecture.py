@@ -4,10 +4,13 @@
   one place (`TransactionMiddleware` on every writing route) and services never commit.
 - No controller puts work on the queue: services hand jobs to the unit of work
   (`enqueue_after_commit`), which enqueues them after the commit.
+- Audit actions are one pattern: a verb in snake_case (`create`, `add_tag`, `retry_from_start`);
+  what it acted on is the entry's resource_type, never a prefix of the action.
 """
 
 from __future__ import annotations
 
+import ast
 import re
 
 from app.core.config import PROJECT_ROOT
@@ -47,3 +50,41 @@ def test_the_patterns_would_catch_a_violation() -> None:
     assert TRANSACTION.search("        async with unit_of_work():")
     assert ENQUEUE.search("        await enqueue_delivery(email.id)")
     assert ENQUEUE.search("        await enqueue_run(execution.id, key=key)")
+    assert not AUDIT_ACTION.match("workflow.create")
+    assert not AUDIT_ACTION.match("emailSent")
+
+
+AUDIT_ACTION = re.compile(r"^[a-z]+(_[a-z]+)*$")
+
+
+def _texts(node: ast.expr) -> list[str]:
+    """The texts an action expression can take: both arms of a conditional, an f-string's
+    fixed parts with `x` for each value, a name as itself (its values are checked where set)."""
+    if isinstance(node, ast.IfExp):
+        return _texts(node.body) + _texts(node.orelse)
+    if isinstance(node, ast.JoinedStr):
+        return ["".join(v.value if isinstance(v, ast.Constant) else "x" for v in node.values)]
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return [node.value]
+    return [ast.unparse(node)]
+
+
+def audit_actions() -> dict[str, list[str]]:
+    """{where: the action texts} of every record_audit(...) call in app/ (f-string parts as x)."""
+    found: dict[str, list[str]] = {}
+    for path in sorted(APP.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not (isinstance(node, ast.Call) and getattr(node.func, "id", "") == "record_audit"):
+                continue
+            (action,) = [k.value for k in node.keywords if k.arg == "action"]
+            texts = _texts(action)
+            where = f"{path.relative_to(PROJECT_ROOT)}:{node.lineno}"
+            found[where] = texts
+    return found
+
+
+def test_audit_actions_are_one_pattern() -> None:
+    actions = audit_actions()
+    assert len(actions) >= 20  # the walk still finds the calls
+    odd = {w: t for w, t in actions.items() if not all(AUDIT_ACTION.match(a) for a in t)}
+    assert odd == {}, "audit actions are snake_case verbs (the resource is resource_type)"

@@ -12,8 +12,7 @@ from app.api_keys import service
 from app.api_keys.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyOut, ApiKeyPage
 from app.core.auth import admin_only
 from app.core.errors import error_responses
-from app.core.listing import AuthRequest, CreatedSort, Cursor, Limit, Sort
-from app.core.pagination import DEFAULT_LIMIT
+from app.core.listing import AuthRequest, Paging
 
 
 class ApiKeyController(Controller):
@@ -22,9 +21,7 @@ class ApiKeyController(Controller):
     guards = [admin_only]
 
     @post(
-        "/",
-        summary="Issue a key (the key is in this answer only)",
-        responses=error_responses(403),
+        "/", summary="Issue a key (the key is in this answer only)", responses=error_responses(403)
     )
     async def create_api_key(
         self, request: AuthRequest, data: JSONBody[ApiKeyCreate]
@@ -36,19 +33,12 @@ class ApiKeyController(Controller):
     async def list_api_keys(
         self,
         request: AuthRequest,
+        page: Paging,
         user: Annotated[UUID | None, QueryParameter(description="Owner user id")] = None,
         revoked: Annotated[bool | None, QueryParameter()] = None,
-        sort: Sort = CreatedSort.CREATED_AT_DESC,
-        cursor: Cursor = None,
-        limit: Limit = DEFAULT_LIMIT,
     ) -> ApiKeyPage:
         return await service.list_api_keys(
-            tenant_id=request.user.tenant_id,
-            user_id=user,
-            revoked=revoked,
-            sort=sort,
-            cursor=cursor,
-            limit=limit,
+            tenant_id=request.user.tenant_id, user_id=user, revoked=revoked, page=page
         )
 
     @get(

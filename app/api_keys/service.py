@@ -13,8 +13,8 @@ from app.audit.service import record_audit
 from app.core.auth import generate_api_key
 from app.core.auth_cache import auth_changed
 from app.core.errors import FieldError, NotFoundError, UnprocessableError
-from app.core.listing import CreatedSort, Where, keyset_rows, sort_spec
-from app.core.sql import fetchrow
+from app.core.listing import FIRST_PAGE, PageQuery, Where, keyset_rows
+from app.core.sql import fetchrow, to_struct
 from app.users.service import active_user_by_email
 
 RESOURCE = "api_key"
@@ -23,15 +23,7 @@ _FROM = 'api_keys k JOIN users u ON u.id = k."user"'
 
 
 def _out(row: Mapping[str, Any]) -> ApiKeyOut:
-    return ApiKeyOut(
-        id=row["id"],
-        name=row["name"],
-        prefix=row["prefix"],
-        user_id=row["user"],
-        last_used_at=row["last_used_at"],
-        revoked_at=row["revoked_at"],
-        created_at=row["created_at"],
-    )
+    return to_struct(ApiKeyOut, row, user_id="user")
 
 
 async def create_api_key(*, tenant_id: UUID, actor_id: UUID, data: ApiKeyCreate) -> ApiKeyCreated:
@@ -112,24 +104,18 @@ async def list_api_keys(
     tenant_id: UUID,
     user_id: UUID | None,
     revoked: bool | None,
-    sort: CreatedSort = CreatedSort.CREATED_AT_DESC,
-    cursor: str | None = None,
-    limit: int = 50,
+    page: PageQuery = FIRST_PAGE,
 ) -> ApiKeyPage:
-    where = Where()
-    where.add(f"u.tenant = {where.param(tenant_id)}")
-    if user_id is not None:
-        where.add(f'k."user" = {where.param(user_id)}')
+    where = Where().equal("u.tenant", tenant_id)
+    where.equal('k."user"', user_id)
     if revoked is not None:
         where.add("k.revoked_at IS NOT NULL" if revoked else "k.revoked_at IS NULL")
     rows, next_cursor = await keyset_rows(
         select=_COLUMNS,
         from_=_FROM,
         where=where,
-        sort=sort_spec(sort.value, alias="k"),
-        id_column="k.id",
-        cursor=cursor,
-        limit=limit,
+        alias="k",
+        page=page,
     )
     return ApiKeyPage(items=[_out(r) for r in rows], next_cursor=next_cursor)
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 from uuid import UUID
 
-from app.core.listing import CreatedSort, Where, keyset_rows, sort_spec
+from app.audit.schemas import AuditLogOut, AuditLogPage
+from app.core.listing import FIRST_PAGE, PageQuery, Where, keyset_rows
+from app.core.sql import structs
 
 
 async def list_audit_logs(
@@ -18,50 +19,27 @@ async def list_audit_logs(
     action: str | None,
     created_after: datetime | None,
     created_before: datetime | None,
-    sort: CreatedSort = CreatedSort.CREATED_AT_DESC,
-    cursor: str | None = None,
-    limit: int = 50,
-) -> tuple[list[dict[str, Any]], str | None]:
-    """A page of the tenant's audit entries as dicts, and the next cursor."""
-    where = Where()
-    where.add(f"a.tenant = {where.param(tenant_id)}")
-    for column, value in (
-        ("resource_type", resource_type),
-        ("resource_id", resource_id),
-        ('"user"', user_id),
-        ("action", action),
-    ):
-        if value is not None:
-            where.add(f"a.{column} = {where.param(value)}")
-    if created_after is not None:
-        where.add(f"a.created_at >= {where.param(created_after)}")
-    if created_before is not None:
-        where.add(f"a.created_at < {where.param(created_before)}")
+    page: PageQuery = FIRST_PAGE,
+) -> AuditLogPage:
+    """A page of the tenant's audit entries."""
+    where = (
+        Where()
+        .equal("a.tenant", tenant_id)
+        .equal("a.resource_type", resource_type)
+        .equal("a.resource_id", resource_id)
+        .equal('a."user"', user_id)
+        .equal("a.action", action)
+    )
+    where.created_between("a", created_after, created_before)
     rows, next_cursor = await keyset_rows(
         select=(
-            'a.id, a."user", a.api_key, a.action, a.resource_type, a.resource_id, a.changes, '
-            "a.ip, a.user_agent, a.created_at"
+            'a.id, a."user" AS user_id, a.api_key AS api_key_id, a.action, a.resource_type, '
+            "a.resource_id, coalesce(a.changes, '{}'::jsonb) AS changes, a.ip, a.user_agent, "
+            "a.created_at"
         ),
         from_="audit_logs a",
         where=where,
-        sort=sort_spec(sort.value, alias="a"),
-        id_column="a.id",
-        cursor=cursor,
-        limit=limit,
+        alias="a",
+        page=page,
     )
-    items = [
-        {
-            "id": r["id"],
-            "user_id": r["user"],
-            "api_key_id": r["api_key"],
-            "action": r["action"],
-            "resource_type": r["resource_type"],
-            "resource_id": r["resource_id"],
-            "changes": r["changes"] or {},
-            "ip": r["ip"],
-            "user_agent": r["user_agent"],
-            "created_at": r["created_at"],
-        }
-        for r in rows
-    ]
-    return items, next_cursor
+    return AuditLogPage(items=structs(AuditLogOut, rows), next_cursor=next_cursor)

@@ -21,8 +21,7 @@ from app.clients.schemas import (
     TagBody,
 )
 from app.core.errors import error_responses
-from app.core.listing import AuthRequest, CreatedAfter, CreatedBefore, Cursor, Limit
-from app.core.pagination import DEFAULT_LIMIT
+from app.core.listing import AuthRequest, CreatedAfter, CreatedBefore, Paging, page_dependency
 from tables.enums import ClientStatus
 
 ClientStatusParam = ClientStatus | None
@@ -31,6 +30,7 @@ ClientStatusParam = ClientStatus | None
 class ClientController(Controller):
     path = "/clients"
     tags = ["clients"]
+    dependencies = {"page": page_dependency(ClientSort)}
 
     @post("/", summary="Create a client", responses=error_responses(409))
     async def create_client(self, request: AuthRequest, data: JSONBody[ClientCreate]) -> ClientOut:
@@ -65,6 +65,7 @@ class ClientController(Controller):
     async def list_clients(
         self,
         request: AuthRequest,
+        page: Paging,
         status: Annotated[ClientStatusParam, QueryParameter()] = None,
         tag: Annotated[
             list[str] | None,
@@ -77,9 +78,6 @@ class ClientController(Controller):
         ] = None,
         created_after: CreatedAfter = None,
         created_before: CreatedBefore = None,
-        sort: Annotated[ClientSort, QueryParameter()] = ClientSort.CREATED_AT_DESC,
-        cursor: Cursor = None,
-        limit: Limit = DEFAULT_LIMIT,
     ) -> ClientPage:
         filters = ClientFilters(
             status=status,
@@ -90,11 +88,7 @@ class ClientController(Controller):
             created_before=created_before,
         )
         return await service.list_clients(
-            tenant_id=request.user.tenant_id,
-            filters=filters,
-            sort=sort,
-            cursor=cursor,
-            limit=limit,
+            tenant_id=request.user.tenant_id, filters=filters, page=page
         )
 
     @get("/{client_id:uuid}", summary="Get a client", responses=error_responses(404))

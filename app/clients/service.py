@@ -27,7 +27,7 @@ from app.clients.schemas import (
     normalize_tags,
 )
 from app.core.errors import ConflictError, FieldError, NotFoundError, UnprocessableError
-from app.core.listing import Where, escape_like, keyset_rows, sort_spec
+from app.core.listing import FIRST_PAGE, PageQuery, Where, escape_like, keyset_rows
 from app.core.sql import fetch, fetchrow, fetchval
 from app.core.text import normalize_tag
 from app.core.uow import call_after_commit
@@ -363,35 +363,26 @@ async def list_clients(
     *,
     tenant_id: UUID,
     filters: ClientFilters,
-    sort: ClientSort = ClientSort.CREATED_AT_DESC,
-    cursor: str | None = None,
-    limit: int = 50,
+    page: PageQuery = FIRST_PAGE,
 ) -> ClientPage:
     """A page of the tenant's clients matching every given filter."""
-    where = Where()
-    where.add(f"c.tenant = {where.param(tenant_id)}")
-    if filters.status is not None:
-        where.add(f"c.status = {where.param(filters.status.value)}")
+    where = Where().equal("c.tenant", tenant_id)
+    where.equal("c.status", filters.status)
     if filters.tags:
         where.add(f"c.tags @> {where.param(normalize_tags(filters.tags))}::varchar[]")
-    if filters.owner is not None:
-        where.add(f"c.owner = {where.param(filters.owner)}")
+    where.equal("c.owner", filters.owner)
     if filters.q:
         p = where.param(f"%{escape_like(filters.q)}%")
         where.add(f"(c.name ILIKE {p} OR c.email ILIKE {p} OR c.company ILIKE {p})")
-    if filters.created_after is not None:
-        where.add(f"c.created_at >= {where.param(filters.created_after)}")
-    if filters.created_before is not None:
-        where.add(f"c.created_at < {where.param(filters.created_before)}")
-    spec = sort_spec(sort.value, alias="c", types={"name": str})
+    where.created_between("c", filters.created_after, filters.created_before)
     rows, next_cursor = await keyset_rows(
         select=", ".join(f"c.{col}" for col in COLUMNS.split(", ")),
         from_="clients c",
         where=where,
-        sort=spec,
-        id_column="c.id",
-        cursor=cursor,
-        limit=limit,
+        alias="c",
+        page=page,
+        sorts=ClientSort,
+        types={"name": str},
     )
     return ClientPage(items=[to_out(snapshot(r)) for r in rows], next_cursor=next_cursor)
 

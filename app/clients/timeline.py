@@ -16,7 +16,7 @@ from litestar.params import PathParameter, QueryParameter
 
 from app.clients.service import get_client
 from app.core.errors import error_responses
-from app.core.listing import AuthRequest
+from app.core.listing import AuthRequest, PageQuery
 from app.documents.schemas import DocumentOut
 from app.documents.service import list_documents
 from app.emails.schemas import EmailOut
@@ -63,19 +63,22 @@ async def client_timeline(
 ) -> Timeline:
     """The client's recent history across features; 404 for another tenant's client."""
     await get_client(tenant_id=tenant_id, client_id=client_id)
+    latest = PageQuery(limit=each)
     events = await list_events(
         tenant_id=tenant_id,
         type=None,
         client_id=client_id,
         created_after=None,
         created_before=None,
-        limit=each,
+        page=latest,
     )
-    executions = await list_executions(tenant_id=tenant_id, client_id=client_id, limit=each)
-    tasks = await list_tasks(tenant_id=tenant_id, filters=TaskFilters(client=client_id), limit=each)
-    notes = await list_notes(tenant_id=tenant_id, client_id=client_id, limit=each)
-    emails = await list_emails(tenant_id=tenant_id, client_id=client_id, limit=each)
-    documents = await list_documents(tenant_id=tenant_id, client_id=client_id, limit=each)
+    executions = await list_executions(tenant_id=tenant_id, client_id=client_id, page=latest)
+    tasks = await list_tasks(
+        tenant_id=tenant_id, filters=TaskFilters(client=client_id), page=latest
+    )
+    notes = await list_notes(tenant_id=tenant_id, client_id=client_id, page=latest)
+    emails = await list_emails(tenant_id=tenant_id, client_id=client_id, page=latest)
+    documents = await list_documents(tenant_id=tenant_id, client_id=client_id, page=latest)
     items = [
         *(TimelineEntry(kind="event", at=e.created_at, event=e) for e in events.items),
         *(TimelineEntry(kind="execution", at=x.created_at, execution=x) for x in executions.items),

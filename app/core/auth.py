@@ -16,8 +16,7 @@ from litestar.middleware import AbstractAuthenticationMiddleware, Authentication
 from app.core.auth_cache import CACHE
 from app.core.errors import ForbiddenError, UnauthorizedError
 from app.core.request_context import Actor, set_actor
-from app.core.sql import fetch
-from tables import ApiKeys
+from app.core.sql import fetch, fetchrow
 from tables.enums import Role
 
 KEY_PREFIX = "crm_"
@@ -103,25 +102,24 @@ async def authenticate_session(*, user_id: UUID, api_key_id: UUID | None) -> Pri
 
     The role is read afresh, so demoting a user or revoking a key takes effect at once.
     """
-    rows = await ApiKeys.raw(
+    row = await fetchrow(
         """
         SELECT u.tenant, u.role FROM users u
-        WHERE u.id = {} AND u.is_active
-          AND ({}::uuid IS NULL OR EXISTS (
+        WHERE u.id = $1 AND u.is_active
+          AND ($2::uuid IS NULL OR EXISTS (
                 SELECT 1 FROM api_keys k
-                WHERE k.id = {}::uuid AND k."user" = u.id AND k.revoked_at IS NULL))
+                WHERE k.id = $2::uuid AND k."user" = u.id AND k.revoked_at IS NULL))
         """,
         user_id,
         api_key_id,
-        api_key_id,
     )
-    if not rows:
+    if row is None:
         return None
     return Principal(
-        tenant_id=rows[0]["tenant"],
+        tenant_id=row["tenant"],
         user_id=user_id,
         api_key_id=api_key_id,
-        role=Role(rows[0]["role"]),
+        role=Role(row["role"]),
     )
 
 

@@ -12,6 +12,7 @@ from app.clients.schemas import ClientFilters
 from app.clients.service import get_client, list_clients
 from app.clients.timeline import client_timeline
 from app.core.errors import UnprocessableError
+from app.core.listing import PageQuery
 from app.dashboard.context import DashRequest, Me, page
 from app.dashboard.lookups import workflow_names
 from app.events.queries import matches_by_event
@@ -39,8 +40,7 @@ class ClientPages(Controller):
                 result = await list_clients(
                     tenant_id=principal.tenant_id,
                     filters=ClientFilters(q=q or None),
-                    cursor=cursor,
-                    limit=PAGE_SIZE,
+                    page=PageQuery(cursor=cursor, limit=PAGE_SIZE),
                 )
                 items, next_cursor = list(result.items), result.next_cursor
             except UnprocessableError as exc:

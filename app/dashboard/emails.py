@@ -12,6 +12,7 @@ from litestar.params import Body, FromPath
 from litestar.response import Template
 
 from app.core.errors import UnprocessableError
+from app.core.listing import PageQuery
 from app.dashboard.context import DashRequest, Me, page, see_other
 from app.dashboard.lookups import client_names
 from app.emails import service
@@ -53,7 +54,9 @@ class EmailPages(Controller):
         if not errors:
             try:
                 result = await service.list_emails(
-                    tenant_id=principal.tenant_id, status=status, cursor=cursor, limit=PAGE_SIZE
+                    tenant_id=principal.tenant_id,
+                    status=status,
+                    page=PageQuery(cursor=cursor, limit=PAGE_SIZE),
                 )
                 items, next_cursor = result.items, result.next_cursor
             except UnprocessableError as exc:

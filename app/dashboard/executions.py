@@ -12,6 +12,7 @@ from litestar.response import Template
 
 from app.core.auth import Principal
 from app.core.errors import ConflictError, FieldError, UnprocessableError
+from app.core.listing import PageQuery
 from app.dashboard.context import DashRequest, Me, page, see_other
 from app.dashboard.filters import ExecutionFilters, parse_execution_filters
 from app.dashboard.lookups import client_names, workflow_names
@@ -47,8 +48,7 @@ async def _list(principal: Principal, f: ExecutionFilters) -> tuple[list[Executi
             created_before=f.created_to,
             event_type=f.event_type,
             q=f.q,
-            cursor=f.cursor,
-            limit=PAGE_SIZE,
+            page=PageQuery(cursor=f.cursor, limit=PAGE_SIZE),
         )
     except UnprocessableError as exc:
         f.errors.extend({"path": e["path"], "message": e["message"]} for e in exc.errors)

@@ -6,13 +6,14 @@ from collections.abc import Iterable
 from uuid import UUID
 
 from app.clients.service import client_names as _client_names
+from app.core.listing import PageQuery
 from app.core.pagination import MAX_LIMIT
 from app.workflows.service import list_workflows
 
 
 async def workflow_names(tenant_id: UUID) -> dict[UUID, str]:
     """The tenant's workflow names (one page of the largest size: a tenant has few workflows)."""
-    result = await list_workflows(tenant_id=tenant_id, limit=MAX_LIMIT)
+    result = await list_workflows(tenant_id=tenant_id, page=PageQuery(limit=MAX_LIMIT))
     return {w.id: w.name for w in result.items}
 
 

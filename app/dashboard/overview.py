@@ -5,6 +5,7 @@ from __future__ import annotations
 from litestar import Controller, get
 from litestar.response import Template
 
+from app.core.listing import PageQuery
 from app.dashboard.context import DashRequest, Me, page
 from app.dashboard.lookups import workflow_names
 from app.emails.service import list_emails
@@ -21,10 +22,13 @@ class OverviewPages(Controller):
         # The same service as GET /api/v1/overview, plus the newest failures and drafts.
         ov = await get_overview(tenant_id=principal.tenant_id)
         failed = await list_executions(
-            tenant_id=principal.tenant_id, status=ExecutionStatus.FAILED, limit=10
+            tenant_id=principal.tenant_id, status=ExecutionStatus.FAILED, page=PageQuery(limit=10)
         )
         drafts = await list_emails(
-            tenant_id=principal.tenant_id, status=EmailStatus.DRAFT, client_id=None, limit=10
+            tenant_id=principal.tenant_id,
+            status=EmailStatus.DRAFT,
+            client_id=None,
+            page=PageQuery(limit=10),
         )
         return page(
             "overview.html",

@@ -75,7 +75,7 @@ async def audit_sign_in(*, tenant_id: UUID, user_id: UUID, method: str) -> None:
     """Sign-ins are in the audit trail (the actor is not set yet: the user is the resource)."""
     await record_audit(
         tenant_id=tenant_id,
-        action="console.sign_in",
+        action="sign_in",
         resource_type="user",
         resource_id=user_id,
         after={"method": method},

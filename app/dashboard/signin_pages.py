@@ -24,6 +24,11 @@ def _safe_next(value: Any) -> str:
     return "/dashboard"
 
 
+def _refused(request: DashRequest, target: str, error: str) -> Template:
+    """The sign-in form again, 401, saying why."""
+    return page("login.html", request, None, status_code=401, next=target, error=error)
+
+
 class SignInPages(Controller):
     path = "/"
 
@@ -37,14 +42,7 @@ class SignInPages(Controller):
         target = _safe_next(data.get("next"))
         principal = await authenticate_key(key) if key else None
         if principal is None:
-            return page(
-                "login.html",
-                request,
-                None,
-                status_code=401,
-                next=target,
-                error="That API key is unknown or revoked.",
-            )
+            return _refused(request, target, "That API key is unknown or revoked.")
         await audit_sign_in(
             tenant_id=principal.tenant_id, user_id=principal.user_id, method="api_key"
         )
@@ -71,13 +69,10 @@ class SignInPages(Controller):
                 tenant_id=principal.tenant_id, user_id=principal.user_id, method="login_link"
             )
         if principal is None:
-            return page(
-                "login.html",
+            return _refused(
                 request,
-                None,
-                status_code=401,
-                next="/dashboard",
-                error="That sign-in link is unknown, used or expired. Ask for a new one.",
+                "/dashboard",
+                "That sign-in link is unknown, used or expired. Ask for a new one.",
             )
         request.clear_session()
         request.set_session({SESSION_USER: str(principal.user_id), SESSION_KEY: None})

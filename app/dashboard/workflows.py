@@ -10,6 +10,7 @@ from litestar.params import FromPath
 from litestar.response import Template
 
 from app.core.auth import ensure_admin
+from app.core.listing import PageQuery
 from app.core.pagination import MAX_LIMIT
 from app.dashboard.context import DashRequest, Me, page, see_other
 from app.workflows import service
@@ -23,7 +24,7 @@ class WorkflowPages(Controller):
     async def list_page(self, request: DashRequest, principal: Me) -> Template:
         cursor = request.query_params.get("cursor") or None
         result = await service.list_workflows(
-            tenant_id=principal.tenant_id, cursor=cursor, limit=MAX_LIMIT
+            tenant_id=principal.tenant_id, page=PageQuery(cursor=cursor, limit=MAX_LIMIT)
         )
         # The same service as GET /api/v1/workflows/activity.
         activity = await workflow_activity(tenant_id=principal.tenant_id)

@@ -370,6 +370,43 @@ class _Seeder:
         ).save()
         self.result.count("execution_logs")
 
+    async def _task_step(
+        self,
+        execution_id: UUID,
+        client: str,
+        title: str,
+        priority: TaskPriority,
+        *,
+        due_at: datetime,
+        done: datetime,
+        duration_ms: int,
+        attempt: int = 1,
+    ) -> None:
+        """The task a CREATE_TASK step (step 0) made for the admin, and its SUCCESS log."""
+        task = Tasks(
+            tenant=self.tenant_id,
+            client=self.clients[client],
+            assignee=self.admin_id,
+            execution=execution_id,
+            title=title,
+            priority=priority.value,
+            due_at=due_at,
+            created_at=done,
+        )
+        await task.save()
+        self.result.count("tasks")
+        await self._log(
+            execution_id,
+            0,
+            "CREATE_TASK",
+            StepStatus.SUCCESS,
+            done,
+            attempt=attempt,
+            input_data={"title": title, "priority": priority.value},
+            output={"task_id": str(task.id)},
+            duration_ms=duration_ms,
+        )
+
     async def _executions(self) -> None:
         await self._welcome_completed()
         await self._welcome_failed()
@@ -478,29 +515,13 @@ class _Seeder:
         )
         if execution_id is None:
             return
-        task = Tasks(
-            tenant=self.tenant_id,
-            client=self.clients["initech"],
-            assignee=self.admin_id,
-            execution=execution_id,
-            title="Kickoff call with Bill Lumbergh (VIP)",
-            priority=TaskPriority.HIGH.value,
-            due_at=at + timedelta(days=2),
-            created_at=step_done,
-        )
-        await task.save()
-        self.result.count("tasks")
-        await self._log(
+        await self._task_step(
             execution_id,
-            0,
-            "CREATE_TASK",
-            StepStatus.SUCCESS,
-            step_done,
-            input_data={
-                "title": "Kickoff call with Bill Lumbergh (VIP)",
-                "priority": TaskPriority.HIGH.value,
-            },
-            output={"task_id": str(task.id)},
+            "initech",
+            "Kickoff call with Bill Lumbergh (VIP)",
+            TaskPriority.HIGH,
+            due_at=at + timedelta(days=2),
+            done=step_done,
             duration_ms=9,
         )
 
@@ -540,31 +561,15 @@ class _Seeder:
             error='could not obtain lock on row in relation "tasks"',
             duration_ms=1000,
         )
-        task = Tasks(
-            tenant=self.tenant_id,
-            client=self.clients["globex"],
-            assignee=self.admin_id,
-            execution=execution_id,
-            title="Review the PDF uploaded by Hank Scorpio",
-            priority=TaskPriority.MEDIUM.value,
-            due_at=at + timedelta(days=1),
-            created_at=done,
-        )
-        await task.save()
-        self.result.count("tasks")
-        await self._log(
+        await self._task_step(
             execution_id,
-            0,
-            "CREATE_TASK",
-            StepStatus.SUCCESS,
-            done,
-            attempt=2,
-            input_data={
-                "title": "Review the PDF uploaded by Hank Scorpio",
-                "priority": TaskPriority.MEDIUM.value,
-            },
-            output={"task_id": str(task.id)},
+            "globex",
+            "Review the PDF uploaded by Hank Scorpio",
+            TaskPriority.MEDIUM,
+            due_at=at + timedelta(days=1),
+            done=done,
             duration_ms=11,
+            attempt=2,
         )
         await Notes(
             client=self.clients["globex"],

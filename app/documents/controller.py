@@ -11,16 +11,7 @@ from litestar.response import File
 
 from app.core.config import get_settings
 from app.core.errors import PayloadTooLargeError, UnsupportedMediaTypeError, error_responses
-from app.core.listing import (
-    AuthRequest,
-    ClientFilter,
-    CreatedSort,
-    Cursor,
-    Limit,
-    Sort,
-    reject_unknown_query,
-)
-from app.core.pagination import DEFAULT_LIMIT
+from app.core.listing import AuthRequest, ClientFilter, Paging, reject_unknown_query
 from app.core.text import is_ascii_digits
 from app.documents import service
 from app.documents.schemas import DocumentOut, DocumentPage, DocumentUpload
@@ -65,19 +56,10 @@ class DocumentController(Controller):
 
     @get("/", summary="List documents", responses=error_responses())
     async def list_documents(
-        self,
-        request: AuthRequest,
-        client: ClientFilter = None,
-        sort: Sort = CreatedSort.CREATED_AT_DESC,
-        cursor: Cursor = None,
-        limit: Limit = DEFAULT_LIMIT,
+        self, request: AuthRequest, page: Paging, client: ClientFilter = None
     ) -> DocumentPage:
         return await service.list_documents(
-            tenant_id=request.user.tenant_id,
-            client_id=client,
-            sort=sort,
-            cursor=cursor,
-            limit=limit,
+            tenant_id=request.user.tenant_id, client_id=client, page=page
         )
 
     @get("/{document_id:uuid}", summary="Get a document's metadata", responses=error_responses(404))

@@ -15,8 +15,8 @@ from litestar.datastructures import UploadFile
 
 from app.audit.service import record_audit
 from app.core.errors import NotFoundError
-from app.core.listing import CreatedSort, Where, keyset_rows, sort_spec
-from app.core.sql import fetchrow
+from app.core.listing import FIRST_PAGE, PageQuery, Where, keyset_rows
+from app.core.sql import fetchrow, to_struct
 from app.core.uow import call_after_commit
 from app.documents.schemas import DocumentOut, DocumentPage
 from app.documents.storage import StoredFile, path_for, remove_files, store_upload
@@ -45,16 +45,7 @@ def clean_media_type(raw: str | None) -> str:
 
 
 def _out(row: Mapping[str, Any]) -> DocumentOut:
-    return DocumentOut(
-        id=row["id"],
-        client_id=row["client"],
-        filename=row["filename"],
-        content_type=row["content_type"],
-        size_bytes=row["size_bytes"],
-        sha256=row["sha256"],
-        uploaded_by_id=row["uploaded_by"],
-        created_at=row["created_at"],
-    )
+    return to_struct(DocumentOut, row, client_id="client", uploaded_by_id="uploaded_by")
 
 
 async def upload_document(
@@ -186,21 +177,15 @@ async def list_documents(
     *,
     tenant_id: UUID,
     client_id: UUID | None,
-    sort: CreatedSort = CreatedSort.CREATED_AT_DESC,
-    cursor: str | None = None,
-    limit: int = 50,
+    page: PageQuery = FIRST_PAGE,
 ) -> DocumentPage:
-    where = Where()
-    where.add(f"c.tenant = {where.param(tenant_id)}")
-    if client_id is not None:
-        where.add(f"d.client = {where.param(client_id)}")
+    where = Where().equal("c.tenant", tenant_id)
+    where.equal("d.client", client_id)
     rows, next_cursor = await keyset_rows(
         select=_COLUMNS,
         from_=_FROM,
         where=where,
-        sort=sort_spec(sort.value, alias="d"),
-        id_column="d.id",
-        cursor=cursor,
-        limit=limit,
+        alias="d",
+        page=page,
     )
     return DocumentPage(items=[_out(r) for r in rows], next_cursor=next_cursor)

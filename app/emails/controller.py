@@ -9,8 +9,7 @@ from litestar import Controller, get, post
 from litestar.params import FromPath, JSONBody, QueryParameter
 
 from app.core.errors import error_responses
-from app.core.listing import AuthRequest, ClientFilter, CreatedSort, Cursor, Limit, Sort
-from app.core.pagination import DEFAULT_LIMIT
+from app.core.listing import AuthRequest, ClientFilter, Paging
 from app.emails import service
 from app.emails.schemas import EmailDecide, EmailDecisions, EmailOut, EmailPage, EmailResend
 from tables.enums import EmailStatus
@@ -28,19 +27,12 @@ class EmailController(Controller):
     async def list_emails(
         self,
         request: AuthRequest,
+        page: Paging,
         status: Annotated[EmailStatus | None, QueryParameter()] = None,
         client: ClientFilter = None,
-        sort: Sort = CreatedSort.CREATED_AT_DESC,
-        cursor: Cursor = None,
-        limit: Limit = DEFAULT_LIMIT,
     ) -> EmailPage:
         return await service.list_emails(
-            tenant_id=request.user.tenant_id,
-            status=status,
-            client_id=client,
-            sort=sort,
-            cursor=cursor,
-            limit=limit,
+            tenant_id=request.user.tenant_id, status=status, client_id=client, page=page
         )
 
     @get("/{email_id:uuid}", summary="Get an email", responses=error_responses(404))

@@ -162,7 +162,7 @@ async def _audit_outcome(
 ) -> None:
     await record_audit(
         tenant_id=tenant_id,
-        action="email.sent" if status is EmailStatus.SENT else "email.failed",
+        action="send" if status is EmailStatus.SENT else "fail",
         resource_type="email",
         resource_id=email_id,
         before={"status": before.value},

@@ -19,8 +19,8 @@ from app.audit.service import record_audit
 from app.core import metrics
 from app.core.config import Settings, get_settings
 from app.core.errors import ConflictError, FieldError, NotFoundError, UnprocessableError
-from app.core.listing import CreatedSort, Where, keyset_rows, sort_spec
-from app.core.sql import fetch, fetchrow
+from app.core.listing import FIRST_PAGE, PageQuery, Where, keyset_rows
+from app.core.sql import fetch, fetchrow, to_struct
 from app.core.uow import enqueue_after_commit
 from app.emails.addresses import InvalidRecipient, parse_recipient
 from app.emails.policy import draft_reason
@@ -39,25 +39,7 @@ def _one_line(text: str) -> str:
 
 
 def to_out(row: Mapping[str, Any]) -> EmailOut:
-    return EmailOut(
-        id=row["id"],
-        client_id=row["client"],
-        execution_id=row["execution"],
-        to=row["to"],
-        subject=row["subject"],
-        body=row["body"],
-        status=EmailStatus(row["status"]),
-        draft_reason=row["draft_reason"],
-        decided_by=row["decided_by"],
-        decided_at=row["decided_at"],
-        message_id=row["message_id"],
-        attempts=row["attempts"],
-        send_started_at=row["send_started_at"],
-        sent_at=row["sent_at"],
-        error=row["error"],
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-    )
+    return to_struct(EmailOut, row, client_id="client", execution_id="execution")
 
 
 async def create_workflow_email(
@@ -112,25 +94,18 @@ async def list_emails(
     tenant_id: UUID,
     status: EmailStatus | None = None,
     client_id: UUID | None = None,
-    sort: CreatedSort = CreatedSort.CREATED_AT_DESC,
-    cursor: str | None = None,
-    limit: int = 50,
+    page: PageQuery = FIRST_PAGE,
 ) -> EmailPage:
     """The tenant's emails, newest first, filtered by status and client."""
-    where = Where()
-    where.add(f"m.tenant = {where.param(tenant_id)}")
-    if status is not None:
-        where.add(f"m.status = {where.param(status.value)}")
-    if client_id is not None:
-        where.add(f"m.client = {where.param(client_id)}")
+    where = Where().equal("m.tenant", tenant_id)
+    where.equal("m.status", status)
+    where.equal("m.client", client_id)
     rows, next_cursor = await keyset_rows(
         select=", ".join(f"m.{c.strip()}" for c in _COLUMNS.split(",")),
         from_="emails m",
         where=where,
-        sort=sort_spec(sort.value, alias="m"),
-        id_column="m.id",
-        cursor=cursor,
-        limit=limit,
+        alias="m",
+        page=page,
     )
     return EmailPage(items=[to_out(r) for r in rows], next_cursor=next_cursor)
 
@@ -172,7 +147,7 @@ async def _decide(
         )
     await record_audit(
         tenant_id=tenant_id,
-        action="email.approve" if to_status is EmailStatus.APPROVED else "email.reject",
+        action="approve" if to_status is EmailStatus.APPROVED else "reject",
         resource_type="email",
         resource_id=email_id,
         before={"status": EmailStatus.DRAFT.value},
@@ -311,7 +286,7 @@ async def resend_email(
         raise ConflictError("The email is no longer FAILED; it was sent again meanwhile.")
     await record_audit(
         tenant_id=tenant_id,
-        action="email.resend",
+        action="resend",
         resource_type="email",
         resource_id=email_id,
         before={

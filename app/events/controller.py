@@ -10,17 +10,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import HeaderParameter, JSONBody, PathParameter, QueryParameter
 
 from app.core.errors import error_responses
-from app.core.listing import (
-    AuthRequest,
-    ClientFilter,
-    CreatedAfter,
-    CreatedBefore,
-    CreatedSort,
-    Cursor,
-    Limit,
-    Sort,
-)
-from app.core.pagination import DEFAULT_LIMIT
+from app.core.listing import AuthRequest, ClientFilter, CreatedAfter, CreatedBefore, Paging
 from app.events import queries
 from app.events.schemas import (
     EventBatch,
@@ -93,13 +83,11 @@ class EventController(Controller):
     async def list_events(
         self,
         request: AuthRequest,
+        page: Paging,
         type: Annotated[str | None, QueryParameter(max_length=100)] = None,
         client: ClientFilter = None,
         created_after: CreatedAfter = None,
         created_before: CreatedBefore = None,
-        sort: Sort = CreatedSort.CREATED_AT_DESC,
-        cursor: Cursor = None,
-        limit: Limit = DEFAULT_LIMIT,
     ) -> EventPage:
         return await queries.list_events(
             tenant_id=request.user.tenant_id,
@@ -107,9 +95,7 @@ class EventController(Controller):
             client_id=client,
             created_after=created_after,
             created_before=created_before,
-            sort=sort,
-            cursor=cursor,
-            limit=limit,
+            page=page,
         )
 
     @get("/{event_id:uuid}", summary="One event", responses=error_responses(404))

@@ -12,8 +12,8 @@ from uuid import UUID
 from app.audit.service import record_audit
 from app.core.batch import BatchErrors
 from app.core.errors import AppError, FieldError, NotFoundError, UnprocessableError
-from app.core.listing import CreatedSort, Where, keyset_rows, sort_spec
-from app.core.sql import fetch, fetchrow, fetchval
+from app.core.listing import FIRST_PAGE, PageQuery, Where, keyset_rows
+from app.core.sql import fetch, fetchrow, fetchval, to_struct
 from app.engine.matching import trigger_type_of
 from app.events.schemas import (
     EventBatchResult,
@@ -34,18 +34,7 @@ BUILT_IN = frozenset(t.value for t in TriggerType)
 
 
 def _out(row: Mapping[str, Any]) -> EventOut:
-    return EventOut(
-        id=row["id"],
-        type=row["type"],
-        client_id=row["client"],
-        payload=row["payload"],
-        actor_id=row["actor"],
-        idempotency_key=row["idempotency_key"],
-        depth=row["depth"],
-        caused_by_execution=row["caused_by_execution"],
-        dispatched_at=row["dispatched_at"],
-        created_at=row["created_at"],
-    )
+    return to_struct(EventOut, row, client_id="client", actor_id="actor")
 
 
 async def post_custom_event(
@@ -121,28 +110,18 @@ async def list_events(
     client_id: UUID | None,
     created_after: datetime | None,
     created_before: datetime | None,
-    sort: CreatedSort = CreatedSort.CREATED_AT_DESC,
-    cursor: str | None = None,
-    limit: int = 50,
+    page: PageQuery = FIRST_PAGE,
 ) -> EventPage:
-    where = Where()
-    where.add(f"e.tenant = {where.param(tenant_id)}")
-    if type is not None:
-        where.add(f"e.type = {where.param(type)}")
-    if client_id is not None:
-        where.add(f"e.client = {where.param(client_id)}")
-    if created_after is not None:
-        where.add(f"e.created_at >= {where.param(created_after)}")
-    if created_before is not None:
-        where.add(f"e.created_at < {where.param(created_before)}")
+    where = Where().equal("e.tenant", tenant_id)
+    where.equal("e.type", type)
+    where.equal("e.client", client_id)
+    where.created_between("e", created_after, created_before)
     rows, next_cursor = await keyset_rows(
         select=_COLUMNS,
         from_="events e",
         where=where,
-        sort=sort_spec(sort.value, alias="e"),
-        id_column="e.id",
-        cursor=cursor,
-        limit=limit,
+        alias="e",
+        page=page,
     )
     return EventPage(items=[_out(r) for r in rows], next_cursor=next_cursor)
 

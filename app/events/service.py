@@ -42,42 +42,33 @@ async def record_event(
 ) -> RecordedEvent:
     """Write an event row; must run inside unit_of_work() so it commits with the change."""
     event_id = uuid4()
-    if idempotency_key is None:
-        # Nothing to conflict with: queue the row with the unit of work's others (one round
-        # trip for all of them at commit, see uow.defer_insert).
-        row = (
-            event_id,
-            tenant_id,
-            type,
-            client_id,
-            msgspec.json.encode(payload or {}).decode(),
-            actor_id,
-            depth,
-            caused_by_execution,
-            current_request_id(),
-        )
-        if defer_insert(_DEFERRED_EVENT, row):
-            after_commit(event_id)
-            return RecordedEvent(id=event_id, created=True)
-    rows = await fetch(
-        """
-        INSERT INTO events (id, tenant, type, client, payload, actor, idempotency_key, depth,
-                            caused_by_execution, request_id, created_at)
-        VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8, $9, $10, now())
-        ON CONFLICT ON CONSTRAINT uq_events_tenant_idempotency_key DO NOTHING
-        RETURNING id
-        """,
+    row = (
         event_id,
         tenant_id,
         type,
         client_id,
         msgspec.json.encode(payload or {}).decode(),
         actor_id,
-        idempotency_key,
         depth,
         caused_by_execution,
         # The request (or the execution, which carries its event's) that caused this event.
         current_request_id(),
+    )
+    # Nothing to conflict with: queue the row with the unit of work's others (one round trip
+    # for all of them at commit, see uow.defer_insert).
+    if idempotency_key is None and defer_insert(_DEFERRED_EVENT, row):
+        after_commit(event_id)
+        return RecordedEvent(id=event_id, created=True)
+    rows = await fetch(
+        """
+        INSERT INTO events (id, tenant, type, client, payload, actor, depth, caused_by_execution,
+                            request_id, idempotency_key, created_at)
+        VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8, $9, $10, now())
+        ON CONFLICT ON CONSTRAINT uq_events_tenant_idempotency_key DO NOTHING
+        RETURNING id
+        """,
+        *row,
+        idempotency_key,
     )
     if rows:
         after_commit(event_id)

@@ -11,17 +11,7 @@ from litestar.params import JSONBody, PathParameter, QueryParameter
 from litestar.status_codes import HTTP_200_OK
 
 from app.core.errors import error_responses
-from app.core.listing import (
-    AuthRequest,
-    ClientFilter,
-    CreatedAfter,
-    CreatedBefore,
-    CreatedSort,
-    Cursor,
-    Limit,
-    Sort,
-)
-from app.core.pagination import DEFAULT_LIMIT
+from app.core.listing import AuthRequest, ClientFilter, CreatedAfter, CreatedBefore, Paging
 from app.executions import service
 from app.executions.schemas import (
     MAX_BULK,
@@ -54,6 +44,7 @@ class ExecutionController(Controller):
     async def list_executions(
         self,
         request: AuthRequest,
+        page: Paging,
         workflow: Annotated[UUID | None, QueryParameter(description="Workflow id")] = None,
         client: ClientFilter = None,
         status: Annotated[ExecutionStatus | None, QueryParameter()] = None,
@@ -71,9 +62,6 @@ class ExecutionController(Controller):
                 max_length=200,
             ),
         ] = None,
-        sort: Sort = CreatedSort.CREATED_AT_DESC,
-        cursor: Cursor = None,
-        limit: Limit = DEFAULT_LIMIT,
     ) -> ExecutionPage:
         return await service.list_executions(
             tenant_id=request.user.tenant_id,
@@ -84,9 +72,7 @@ class ExecutionController(Controller):
             created_after=created_after,
             created_before=created_before,
             q=q,
-            sort=sort,
-            cursor=cursor,
-            limit=limit,
+            page=page,
         )
 
     @get(

@@ -18,7 +18,7 @@ import msgspec
 from app.audit.service import record_audit
 from app.core import metrics
 from app.core.errors import ConflictError, FieldError, NotFoundError, UnprocessableError
-from app.core.listing import CreatedSort, Where, escape_like, keyset_rows, sort_spec
+from app.core.listing import FIRST_PAGE, PageQuery, Where, escape_like, keyset_rows
 from app.core.sql import fetch, fetchrow
 from app.core.uow import enqueue_after_commit, unit_of_work
 from app.executions.schemas import (
@@ -82,12 +82,9 @@ def check_filter(f: ExecutionFilter, *, at: str) -> None:
 def filter_where(*, tenant_id: UUID, f: ExecutionFilter) -> Where:
     """The WHERE of the tenant's executions matching f (alias e): one definition for the list,
     the console and the bulk actions."""
-    where = Where()
-    where.add(f"e.tenant = {where.param(tenant_id)}")
-    if f.workflow is not None:
-        where.add(f"e.workflow = {where.param(f.workflow)}")
-    if f.client is not None:
-        where.add(f"e.client = {where.param(f.client)}")
+    where = Where().equal("e.tenant", tenant_id)
+    where.equal("e.workflow", f.workflow)
+    where.equal("e.client", f.client)
     if f.status is not None:
         # A literal, not a $n: the statuses are a closed enum, and a prepared statement's generic
         # plan cannot tell a rare status (WAITING: 0.1 % of a million rows) from a common one,
@@ -98,10 +95,7 @@ def filter_where(*, tenant_id: UUID, f: ExecutionFilter) -> Where:
     if f.event_type is not None:
         # trigger_data is the event as the execution saw it; it outlives the event row.
         where.add(f"e.trigger_data->>'type' = {where.param(f.event_type)}")
-    if f.created_after is not None:
-        where.add(f"e.created_at >= {where.param(f.created_after)}")
-    if f.created_before is not None:
-        where.add(f"e.created_at < {where.param(f.created_before)}")
+    where.created_between("e", f.created_after, f.created_before)
     if f.q is not None:
         pattern = where.param(f"%{escape_like(f.q)}%")
         where.add(f"(e.trigger_data::text ILIKE {pattern} OR e.error_message ILIKE {pattern})")
@@ -118,9 +112,7 @@ async def list_executions(
     created_before: datetime | None = None,
     event_type: str | None = None,
     q: str | None = None,
-    sort: CreatedSort = CreatedSort.CREATED_AT_DESC,
-    cursor: str | None = None,
-    limit: int = 50,
+    page: PageQuery = FIRST_PAGE,
     search_timeout_ms: int = SEARCH_TIMEOUT_MS,
 ) -> ExecutionPage:
     """The tenant's executions, newest first, filtered; keyset pages."""
@@ -139,10 +131,8 @@ async def list_executions(
             select=", ".join(f"e.{c}" for c in COLUMNS.split(", ")),
             from_="workflow_executions e",
             where=filter_where(tenant_id=tenant_id, f=f),
-            sort=sort_spec(sort.value, alias="e"),
-            id_column="e.id",
-            cursor=cursor,
-            limit=limit,
+            alias="e",
+            page=page,
         )
     return ExecutionPage(items=[to_out(r) for r in rows], next_cursor=next_cursor)
 

@@ -8,8 +8,7 @@ from litestar import Controller, delete, get, patch, post
 from litestar.params import FromPath, JSONBody
 
 from app.core.errors import error_responses
-from app.core.listing import AuthRequest, ClientFilter, CreatedSort, Cursor, Limit, Sort
-from app.core.pagination import DEFAULT_LIMIT
+from app.core.listing import AuthRequest, ClientFilter, Paging
 from app.notes import service
 from app.notes.schemas import NoteCreate, NoteOut, NotePage, NoteUpdate
 
@@ -21,25 +20,16 @@ class NoteController(Controller):
     @post("/", summary="Add a note to a client", responses=error_responses())
     async def create_note(self, request: AuthRequest, data: JSONBody[NoteCreate]) -> NoteOut:
         p = request.user
-        return await service.create_note(
+        return await service.add_note(
             tenant_id=p.tenant_id, client_id=data.client_id, body=data.body, author_id=p.user_id
         )
 
     @get("/", summary="List notes", responses=error_responses())
     async def list_notes(
-        self,
-        request: AuthRequest,
-        client: ClientFilter = None,
-        sort: Sort = CreatedSort.CREATED_AT_DESC,
-        cursor: Cursor = None,
-        limit: Limit = DEFAULT_LIMIT,
+        self, request: AuthRequest, page: Paging, client: ClientFilter = None
     ) -> NotePage:
         return await service.list_notes(
-            tenant_id=request.user.tenant_id,
-            client_id=client,
-            sort=sort,
-            cursor=cursor,
-            limit=limit,
+            tenant_id=request.user.tenant_id, client_id=client, page=page
         )
 
     @get("/{note_id:uuid}", summary="Get a note", responses=error_responses(404))

@@ -8,12 +8,10 @@ from collections.abc import Mapping
 from typing import Any
 from uuid import UUID, uuid4
 
-import msgspec
-
 from app.audit.service import record_audit
 from app.core.errors import FieldError, NotFoundError, UnprocessableError
-from app.core.listing import CreatedSort, Where, keyset_rows, sort_spec
-from app.core.sql import fetchrow
+from app.core.listing import FIRST_PAGE, PageQuery, Where, keyset_rows
+from app.core.sql import fetchrow, to_struct
 from app.core.text import trim
 from app.notes.schemas import NoteOut, NotePage
 
@@ -21,29 +19,8 @@ RESOURCE = "note"
 _RETURNING = "id, client, body, author, execution, created_at, updated_at"
 
 
-def note_dict(row: Mapping[str, Any]) -> dict[str, Any]:
-    """A note as JSON-able values (what a workflow step logs)."""
-    return {
-        "id": str(row["id"]),
-        "client_id": str(row["client"]),
-        "body": row["body"],
-        "author_id": None if row["author"] is None else str(row["author"]),
-        "execution_id": None if row["execution"] is None else str(row["execution"]),
-        "created_at": row["created_at"].isoformat(),
-        "updated_at": row["updated_at"].isoformat(),
-    }
-
-
 def _out(row: Mapping[str, Any]) -> NoteOut:
-    return NoteOut(
-        id=row["id"],
-        client_id=row["client"],
-        body=row["body"],
-        author_id=row["author"],
-        execution_id=row["execution"],
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-    )
+    return to_struct(NoteOut, row, client_id="client", author_id="author", execution_id="execution")
 
 
 async def add_note(
@@ -53,7 +30,7 @@ async def add_note(
     body: str,
     author_id: UUID | None,
     execution_id: UUID | None = None,
-) -> dict[str, Any]:
+) -> NoteOut:
     """Add a note to one of the tenant's clients (404 naming $.client_id if not theirs)."""
     if not trim(body):
         raise UnprocessableError("A note needs a body.", errors=[FieldError("$.body", "empty")])
@@ -74,22 +51,15 @@ async def add_note(
         raise UnprocessableError(
             "The client does not exist.", errors=[FieldError("$.client_id", "unknown client")]
         )
-    note = note_dict(row)
+    note = _out(row)
     await record_audit(
         tenant_id=tenant_id,
         action="create",
         resource_type=RESOURCE,
         resource_id=row["id"],
-        after={"client_id": note["client_id"], "body": body},
+        after={"client_id": str(note.client_id), "body": body},
     )
     return note
-
-
-async def create_note(
-    *, tenant_id: UUID, client_id: UUID, body: str, author_id: UUID | None
-) -> NoteOut:
-    note = await add_note(tenant_id=tenant_id, client_id=client_id, body=body, author_id=author_id)
-    return msgspec.convert(note, NoteOut, strict=False)
 
 
 _SELECT = (
@@ -153,21 +123,15 @@ async def list_notes(
     *,
     tenant_id: UUID,
     client_id: UUID | None,
-    sort: CreatedSort = CreatedSort.CREATED_AT_DESC,
-    cursor: str | None = None,
-    limit: int = 50,
+    page: PageQuery = FIRST_PAGE,
 ) -> NotePage:
-    where = Where()
-    where.add(f"c.tenant = {where.param(tenant_id)}")
-    if client_id is not None:
-        where.add(f"n.client = {where.param(client_id)}")
+    where = Where().equal("c.tenant", tenant_id)
+    where.equal("n.client", client_id)
     rows, next_cursor = await keyset_rows(
         select="n.id, n.client, n.body, n.author, n.execution, n.created_at, n.updated_at",
         from_="notes n JOIN clients c ON c.id = n.client",
         where=where,
-        sort=sort_spec(sort.value, alias="n"),
-        id_column="n.id",
-        cursor=cursor,
-        limit=limit,
+        alias="n",
+        page=page,
     )
     return NotePage(items=[_out(r) for r in rows], next_cursor=next_cursor)

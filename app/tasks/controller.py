@@ -5,13 +5,11 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-import msgspec
 from litestar import Controller, delete, get, patch, post
 from litestar.params import FromPath, JSONBody, QueryParameter
 
 from app.core.errors import error_responses
-from app.core.listing import AuthRequest, ClientFilter, CreatedSort, Cursor, Limit, Sort
-from app.core.pagination import DEFAULT_LIMIT
+from app.core.listing import AuthRequest, ClientFilter, Paging
 from app.tasks import service
 from app.tasks.schemas import TaskCreate, TaskFilters, TaskOut, TaskPage, TaskUpdate
 from tables.enums import TaskPriority, TaskStatus
@@ -23,7 +21,7 @@ class TaskController(Controller):
 
     @post("/", summary="Create a task", responses=error_responses())
     async def create_task(self, request: AuthRequest, data: JSONBody[TaskCreate]) -> TaskOut:
-        task = await service.create_task(
+        return await service.create_task(
             tenant_id=request.user.tenant_id,
             client_id=data.client_id,
             title=data.title,
@@ -32,27 +30,20 @@ class TaskController(Controller):
             due_at=data.due_at,
             assignee_id=data.assignee_id,
         )
-        return msgspec.convert(task, TaskOut, strict=False)
 
     @get("/", summary="List tasks", responses=error_responses())
     async def list_tasks(
         self,
         request: AuthRequest,
+        page: Paging,
         status: Annotated[TaskStatus | None, QueryParameter()] = None,
         priority: Annotated[TaskPriority | None, QueryParameter()] = None,
         assignee: Annotated[UUID | None, QueryParameter(description="Assignee user id")] = None,
         client: ClientFilter = None,
-        sort: Sort = CreatedSort.CREATED_AT_DESC,
-        cursor: Cursor = None,
-        limit: Limit = DEFAULT_LIMIT,
     ) -> TaskPage:
         filters = TaskFilters(status=status, priority=priority, assignee=assignee, client=client)
         return await service.list_tasks(
-            tenant_id=request.user.tenant_id,
-            filters=filters,
-            sort=sort,
-            cursor=cursor,
-            limit=limit,
+            tenant_id=request.user.tenant_id, filters=filters, page=page
         )
 
     @get("/{task_id:uuid}", summary="Get a task", responses=error_responses(404))

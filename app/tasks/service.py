@@ -13,8 +13,8 @@ import msgspec
 
 from app.audit.service import record_audit
 from app.core.errors import FieldError, NotFoundError, UnprocessableError
-from app.core.listing import CreatedSort, Where, keyset_rows, sort_spec
-from app.core.sql import fetchrow, fetchval
+from app.core.listing import FIRST_PAGE, PageQuery, Where, keyset_rows
+from app.core.sql import fetchrow, fetchval, to_struct
 from app.core.text import trim
 from app.tasks.schemas import TaskFilters, TaskOut, TaskPage, TaskUpdate
 from tables.enums import TaskPriority
@@ -34,44 +34,15 @@ _FIELDS = {
 }
 
 
-def _iso(value: datetime | None) -> str | None:
-    return None if value is None else value.isoformat()
-
-
-def _str(value: UUID | None) -> str | None:
-    return None if value is None else str(value)
-
-
-def task_dict(row: Mapping[str, Any]) -> dict[str, Any]:
-    """A task as JSON-able values (what a workflow step logs)."""
-    return {
-        "id": str(row["id"]),
-        "client_id": _str(row["client"]),
-        "title": row["title"],
-        "description": row["description"],
-        "priority": row["priority"],
-        "status": row["status"],
-        "due_at": _iso(row["due_at"]),
-        "assignee_id": _str(row["assignee"]),
-        "execution_id": _str(row["execution"]),
-        "created_at": row["created_at"].isoformat(),
-        "updated_at": row["updated_at"].isoformat(),
-    }
+def _values(task: TaskOut, *without: str) -> dict[str, Any]:
+    """A task as JSON-able values for the audit trail, less the named fields."""
+    values: dict[str, Any] = msgspec.to_builtins(task)
+    return {k: v for k, v in values.items() if k not in without}
 
 
 def to_out(row: Mapping[str, Any]) -> TaskOut:
-    return TaskOut(
-        id=row["id"],
-        client_id=row["client"],
-        title=row["title"],
-        description=row["description"],
-        priority=row["priority"],
-        status=row["status"],
-        due_at=row["due_at"],
-        assignee_id=row["assignee"],
-        execution_id=row["execution"],
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
+    return to_struct(
+        TaskOut, row, client_id="client", assignee_id="assignee", execution_id="execution"
     )
 
 
@@ -100,7 +71,7 @@ async def create_task(
     due_at: datetime | None = None,
     assignee_id: UUID | None = None,
     execution_id: UUID | None = None,
-) -> dict[str, Any]:
+) -> TaskOut:
     """Create a task; the client and assignee must be the tenant's (422 with the path if not)."""
     title = trim(title)
     errors = []
@@ -135,13 +106,13 @@ async def create_task(
             tenant_id=tenant_id, client_id=client_id, assignee_id=assignee_id
         )
         raise UnprocessableError("The task refers to rows that do not exist.", errors=errors)
-    task = task_dict(row)
+    task = to_out(row)
     await record_audit(
         tenant_id=tenant_id,
         action="create",
         resource_type=RESOURCE,
         resource_id=row["id"],
-        after={k: v for k, v in task.items() if k not in ("id", "created_at", "updated_at")},
+        after=_values(task, "id", "created_at", "updated_at"),
     )
     return task
 
@@ -186,19 +157,17 @@ async def update_task(*, tenant_id: UUID, task_id: UUID, changes: TaskUpdate) ->
     )
     if row is None:
         raise NotFoundError("No such task.")
-    before = task_dict({c: row[f"old_{c}"] for c in cols})
-    after = task_dict(row)
-    before.pop("updated_at")
-    after.pop("updated_at")
+    after = to_out(row)
+    before = _values(to_out({c: row[f"old_{c}"] for c in cols}), "updated_at")
     await record_audit(
         tenant_id=tenant_id,
         action="update",
         resource_type=RESOURCE,
         resource_id=task_id,
         before=before,
-        after=after,
+        after=_values(after, "updated_at"),
     )
-    return to_out(row)
+    return after
 
 
 async def delete_task(*, tenant_id: UUID, task_id: UUID) -> None:
@@ -212,7 +181,7 @@ async def delete_task(*, tenant_id: UUID, task_id: UUID) -> None:
         action="delete",
         resource_type=RESOURCE,
         resource_id=task_id,
-        before=task_dict(row),
+        before=_values(to_out(row)),
     )
 
 
@@ -220,27 +189,18 @@ async def list_tasks(
     *,
     tenant_id: UUID,
     filters: TaskFilters,
-    sort: CreatedSort = CreatedSort.CREATED_AT_DESC,
-    cursor: str | None = None,
-    limit: int = 50,
+    page: PageQuery = FIRST_PAGE,
 ) -> TaskPage:
-    where = Where()
-    where.add(f"t.tenant = {where.param(tenant_id)}")
-    if filters.status is not None:
-        where.add(f"t.status = {where.param(filters.status.value)}")
-    if filters.priority is not None:
-        where.add(f"t.priority = {where.param(filters.priority.value)}")
-    if filters.assignee is not None:
-        where.add(f"t.assignee = {where.param(filters.assignee)}")
-    if filters.client is not None:
-        where.add(f"t.client = {where.param(filters.client)}")
+    where = Where().equal("t.tenant", tenant_id)
+    where.equal("t.status", filters.status)
+    where.equal("t.priority", filters.priority)
+    where.equal("t.assignee", filters.assignee)
+    where.equal("t.client", filters.client)
     rows, next_cursor = await keyset_rows(
         select=", ".join("t." + c for c in COLUMNS.split(", ")),
         from_="tasks t",
         where=where,
-        sort=sort_spec(sort.value, alias="t"),
-        id_column="t.id",
-        cursor=cursor,
-        limit=limit,
+        alias="t",
+        page=page,
     )
     return TaskPage(items=[to_out(r) for r in rows], next_cursor=next_cursor)

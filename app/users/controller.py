@@ -10,8 +10,7 @@ from litestar.params import FromPath, JSONBody, QueryParameter
 
 from app.core.auth import admin_only
 from app.core.errors import error_responses
-from app.core.listing import AuthRequest, CreatedSort, Cursor, Limit, Sort
-from app.core.pagination import DEFAULT_LIMIT
+from app.core.listing import AuthRequest, Paging
 from app.users import service
 from app.users.schemas import UserCreate, UserOut, UserPage, UserUpdate
 from tables.enums import Role
@@ -30,19 +29,12 @@ class UserController(Controller):
     async def list_users(
         self,
         request: AuthRequest,
+        page: Paging,
         role: Annotated[Role | None, QueryParameter()] = None,
         is_active: Annotated[bool | None, QueryParameter()] = None,
-        sort: Sort = CreatedSort.CREATED_AT_DESC,
-        cursor: Cursor = None,
-        limit: Limit = DEFAULT_LIMIT,
     ) -> UserPage:
         return await service.list_users(
-            tenant_id=request.user.tenant_id,
-            role=role,
-            is_active=is_active,
-            sort=sort,
-            cursor=cursor,
-            limit=limit,
+            tenant_id=request.user.tenant_id, role=role, is_active=is_active, page=page
         )
 
     @get("/{user_id:uuid}", summary="Get a user", responses=error_responses(403, 404))

@@ -13,8 +13,8 @@ import msgspec
 from app.audit.service import record_audit
 from app.core.auth_cache import auth_changed
 from app.core.errors import ConflictError, NotFoundError, UnprocessableError
-from app.core.listing import CreatedSort, Where, keyset_rows, sort_spec
-from app.core.sql import fetch, fetchrow
+from app.core.listing import FIRST_PAGE, PageQuery, Where, keyset_rows
+from app.core.sql import fetch, fetchrow, to_struct
 from app.users.schemas import UserCreate, UserOut, UserPage, UserUpdate
 from tables.enums import Role
 
@@ -45,15 +45,7 @@ async def active_user_by_email(*, email: str, tenant_slug: str | None) -> Mappin
 
 
 def _out(row: Mapping[str, Any]) -> UserOut:
-    return UserOut(
-        id=row["id"],
-        email=row["email"],
-        name=row["name"],
-        role=Role(row["role"]),
-        is_active=row["is_active"],
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-    )
+    return to_struct(UserOut, row)
 
 
 def _audit_view(user: UserOut) -> dict[str, Any]:
@@ -169,23 +161,16 @@ async def list_users(
     tenant_id: UUID,
     role: Role | None,
     is_active: bool | None,
-    sort: CreatedSort = CreatedSort.CREATED_AT_DESC,
-    cursor: str | None = None,
-    limit: int = 50,
+    page: PageQuery = FIRST_PAGE,
 ) -> UserPage:
-    where = Where()
-    where.add(f"u.tenant = {where.param(tenant_id)}")
-    if role is not None:
-        where.add(f"u.role = {where.param(role.value)}")
-    if is_active is not None:
-        where.add(f"u.is_active = {where.param(is_active)}")
+    where = Where().equal("u.tenant", tenant_id)
+    where.equal("u.role", role)
+    where.equal("u.is_active", is_active)
     rows, next_cursor = await keyset_rows(
         select=", ".join("u." + c for c in COLUMNS.split(", ")),
         from_="users u",
         where=where,
-        sort=sort_spec(sort.value, alias="u"),
-        id_column="u.id",
-        cursor=cursor,
-        limit=limit,
+        alias="u",
+        page=page,
     )
     return UserPage(items=[_out(r) for r in rows], next_cursor=next_cursor)

@@ -135,7 +135,7 @@ async def create_source(
         raise ConflictError(f"The webhook source '{source}' already exists; rotate its secret.")
     await record_audit(
         tenant_id=tenant_id,
-        action="webhook_source.create",
+        action="create",
         resource_type="webhook_source",
         resource_id=row["id"],
         after={"source": source, "kind": kind.value},
@@ -188,7 +188,7 @@ async def rotate_source(
     assert row is not None
     await record_audit(
         tenant_id=tenant_id,
-        action="webhook_source.rotate",
+        action="rotate",
         resource_type="webhook_source",
         resource_id=row["id"],
         # The audit trail redacts "secret" keys: this records that it changed, not its value.
@@ -212,7 +212,7 @@ async def delete_source(*, tenant_id: UUID, source: str) -> None:
         raise NotFoundError(f"The webhook source '{source}' does not exist.")
     await record_audit(
         tenant_id=tenant_id,
-        action="webhook_source.delete",
+        action="delete",
         resource_type="webhook_source",
         resource_id=row["id"],
         before={"source": source},
@@ -330,19 +330,7 @@ async def receive_delivery(
         )
     parsed = _parse(body)
     try:
-        inserted = await fetchrow(
-            """
-            INSERT INTO inbound_deliveries (id, tenant, source, delivery_id, received_at,
-                                            created_at)
-            VALUES ($1, $2, $3, $4, now(), now())
-            ON CONFLICT ON CONSTRAINT uq_inbound_deliveries_tenant_source_delivery DO NOTHING
-            RETURNING id
-            """,
-            uuid4(),
-            found.tenant_id,
-            source,
-            delivery_id,
-        )
+        inserted = await _claim_delivery(found.tenant_id, source, delivery_id)
     except asyncpg.DataError as exc:
         raise BadRequestError(f"The {id_header} header cannot be stored.") from exc
     if inserted is None:
@@ -359,8 +347,25 @@ async def receive_delivery(
             delivery_id=delivery_id,
         )
     event = await record_event(tenant_id=found.tenant_id, type=parsed.event, payload=parsed.data)
-    await fetch(_LINK_EVENT, inserted["id"], event.id)
+    await fetch(_LINK_EVENT, inserted, event.id)
     return InboundAccepted(duplicate=False, event_id=event.id, delivery_id=delivery_id)
+
+
+async def _claim_delivery(tenant_id: UUID, source: str, delivery_id: str) -> UUID | None:
+    """Record a delivery id: its row's id, or None when the id was seen before (a retry)."""
+    row = await fetchrow(
+        """
+        INSERT INTO inbound_deliveries (id, tenant, source, delivery_id, received_at, created_at)
+        VALUES ($1, $2, $3, $4, now(), now())
+        ON CONFLICT ON CONSTRAINT uq_inbound_deliveries_tenant_source_delivery DO NOTHING
+        RETURNING id
+        """,
+        uuid4(),
+        tenant_id,
+        source,
+        delivery_id,
+    )
+    return None if row is None else row["id"]
 
 
 def _decode(body: bytes) -> Any:
@@ -387,19 +392,7 @@ async def _record_hubspot(tenant_id: UUID, source: str, body: bytes) -> BatchAcc
     items = hubspot.parse_items(_decode(body))
     event_ids: list[UUID] = []
     for item in items:
-        inserted = await fetchrow(
-            """
-            INSERT INTO inbound_deliveries (id, tenant, source, delivery_id, received_at,
-                                            created_at)
-            VALUES ($1, $2, $3, $4, now(), now())
-            ON CONFLICT ON CONSTRAINT uq_inbound_deliveries_tenant_source_delivery DO NOTHING
-            RETURNING id
-            """,
-            uuid4(),
-            tenant_id,
-            source,
-            item.delivery_id,
-        )
+        inserted = await _claim_delivery(tenant_id, source, item.delivery_id)
         if inserted is None:
             continue
         event = await record_event(
@@ -408,7 +401,7 @@ async def _record_hubspot(tenant_id: UUID, source: str, body: bytes) -> BatchAcc
             payload=item.payload,
             client_id=await _client_by_email(tenant_id, item.email),
         )
-        await fetch(_LINK_EVENT, inserted["id"], event.id)
+        await fetch(_LINK_EVENT, inserted, event.id)
         event_ids.append(event.id)
     return BatchAccepted(
         received=len(items),

@@ -11,8 +11,7 @@ from litestar.status_codes import HTTP_202_ACCEPTED
 
 from app.core.auth import admin_only
 from app.core.errors import error_responses, problem
-from app.core.listing import AuthRequest, CreatedAfter, CreatedBefore, Cursor, Limit
-from app.core.pagination import DEFAULT_LIMIT
+from app.core.listing import AuthRequest, CreatedAfter, CreatedBefore, Paging, page_dependency
 from app.workflows import service, transfer, versions
 from app.workflows.dryrun import dry_run
 from app.workflows.library import TemplateList, list_templates
@@ -41,6 +40,7 @@ def _too_deep(request: Request[Any, Any, Any], exc: RecursionError) -> Response[
 class WorkflowController(Controller):
     path = "/workflows"
     tags = ["workflows"]
+    dependencies = {"page": page_dependency(WorkflowSort)}
     exception_handlers = {RecursionError: _too_deep}
 
     @post(
@@ -61,6 +61,7 @@ class WorkflowController(Controller):
     async def list_workflows(
         self,
         request: AuthRequest,
+        page: Paging,
         trigger_type: Annotated[TriggerTypeParam, QueryParameter()] = None,
         is_active: Annotated[bool | None, QueryParameter()] = None,
         q: Annotated[
@@ -68,9 +69,6 @@ class WorkflowController(Controller):
         ] = None,
         created_after: CreatedAfter = None,
         created_before: CreatedBefore = None,
-        sort: Annotated[WorkflowSort, QueryParameter()] = WorkflowSort.CREATED_AT_DESC,
-        cursor: Cursor = None,
-        limit: Limit = DEFAULT_LIMIT,
     ) -> WorkflowPage:
         return await service.list_workflows(
             tenant_id=request.user.tenant_id,
@@ -79,9 +77,7 @@ class WorkflowController(Controller):
             q=q,
             created_after=created_after,
             created_before=created_before,
-            sort=sort,
-            cursor=cursor,
-            limit=limit,
+            page=page,
         )
 
     @get("/{workflow_id:uuid}", summary="Get a workflow", responses=error_responses(404))

@@ -17,7 +17,7 @@ from msgspec import UNSET
 
 from app.audit.service import record_audit
 from app.core.errors import ConflictError, FieldError, NotFoundError, UnprocessableError
-from app.core.listing import Where, escape_like, keyset_rows, sort_spec
+from app.core.listing import FIRST_PAGE, PageQuery, Where, escape_like, keyset_rows
 from app.core.sql import fetch, fetchrow
 from app.events.service import record_event
 from app.workflows.conditions import validate_conditions
@@ -221,7 +221,7 @@ async def create_workflow(
     await record_version(workflow=created, actor_id=actor_id)
     await record_audit(
         tenant_id=tenant_id,
-        action="workflow.create",
+        action="create",
         resource_type=RESOURCE,
         resource_id=created["id"],
         after=_audit_view(created),
@@ -296,7 +296,7 @@ async def update_workflow(
         await record_version(workflow=updated)
     await record_audit(
         tenant_id=tenant_id,
-        action="workflow.update",
+        action="update",
         resource_type=RESOURCE,
         resource_id=workflow_id,
         before=_audit_view(current),
@@ -311,7 +311,7 @@ async def delete_workflow(*, tenant_id: UUID, workflow_id: UUID) -> None:
     await fetch("DELETE FROM workflows WHERE id = $1 AND tenant = $2", workflow_id, tenant_id)
     await record_audit(
         tenant_id=tenant_id,
-        action="workflow.delete",
+        action="delete",
         resource_type=RESOURCE,
         resource_id=workflow_id,
         before=_audit_view(current),
@@ -335,7 +335,7 @@ async def set_active(*, tenant_id: UUID, workflow_id: UUID, active: bool) -> Wor
     assert row is not None
     await record_audit(
         tenant_id=tenant_id,
-        action="workflow.activate" if active else "workflow.deactivate",
+        action="activate" if active else "deactivate",
         resource_type=RESOURCE,
         resource_id=workflow_id,
         before={"is_active": current["is_active"]},
@@ -352,31 +352,23 @@ async def list_workflows(
     q: str | None = None,
     created_after: datetime | None = None,
     created_before: datetime | None = None,
-    sort: WorkflowSort = WorkflowSort.CREATED_AT_DESC,
-    cursor: str | None = None,
-    limit: int = 50,
+    page: PageQuery = FIRST_PAGE,
 ) -> WorkflowPage:
     """One keyset page of the tenant's workflows, filtered and sorted."""
-    where = Where()
-    where.add(f"w.tenant = {where.param(tenant_id)}")
-    if trigger_type is not None:
-        where.add(f"w.trigger_type = {where.param(trigger_type.value)}")
-    if is_active is not None:
-        where.add(f"w.is_active = {where.param(is_active)}")
+    where = Where().equal("w.tenant", tenant_id)
+    where.equal("w.trigger_type", trigger_type)
+    where.equal("w.is_active", is_active)
     if q:
         where.add(f"w.name ILIKE {where.param('%' + escape_like(q) + '%')}")
-    if created_after is not None:
-        where.add(f"w.created_at >= {where.param(created_after)}")
-    if created_before is not None:
-        where.add(f"w.created_at < {where.param(created_before)}")
+    where.created_between("w", created_after, created_before)
     rows, next_cursor = await keyset_rows(
         select=", ".join(f"w.{c}" for c in COLUMNS.split(", ")),
         from_="workflows w",
         where=where,
-        sort=sort_spec(sort.value, alias="w", types={"name": str}),
-        id_column="w.id",
-        cursor=cursor,
-        limit=limit,
+        alias="w",
+        page=page,
+        sorts=WorkflowSort,
+        types={"name": str},
     )
     return WorkflowPage(items=[to_out(row_to_dict(r)) for r in rows], next_cursor=next_cursor)
 
@@ -419,7 +411,7 @@ async def trigger_manual(
     )
     await record_audit(
         tenant_id=tenant_id,
-        action="workflow.trigger",
+        action="trigger",
         resource_type=RESOURCE,
         resource_id=workflow_id,
         after={"event_id": str(event.id), "client_id": data.client_id and str(data.client_id)},

@@ -239,7 +239,7 @@ async def restore_version(
     await record_version(workflow=updated, actor_id=actor_id, restored_from=version)
     await record_audit(
         tenant_id=tenant_id,
-        action="workflow.restore",
+        action="restore",
         resource_type="workflow",
         resource_id=workflow_id,
         before={"version": current["version"]},

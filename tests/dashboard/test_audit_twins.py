@@ -10,17 +10,15 @@ from app.core.sql import fetch
 from tests.conftest import TenantCtx
 from tests.dashboard.conftest import Console
 from tests.emails.conftest import make_email
-from tests.engine.helpers import create_client, create_workflow, wait_executions, wait_status
-
-NOTE = [{"type": "ADD_NOTE", "config": {"body": "hello {{client.name}}"}}]
-BROKEN = [
-    {
-        "type": "ADD_NOTE",
-        "config": {"body": "{{client.custom_fields.nope}}"},
-        "retry": {"max_attempts": 1},
-    }
-]
-PARKED = [{"type": "DELAY", "config": {"duration": {"hours": 1}}}, *NOTE]
+from tests.engine.helpers import (
+    BROKEN,
+    NOTE,
+    PARKED,
+    create_client,
+    on_client_created,
+    wait_executions,
+    wait_status,
+)
 
 
 async def _audit(tenant: TenantCtx, resource_id: str) -> list[dict[str, Any]]:
@@ -59,18 +57,18 @@ async def _twins(tenant: TenantCtx, console_id: str, api_id: str) -> list[dict[s
 async def test_workflow_toggles_are_audited_like_the_api(
     tenant: TenantCtx, console: Console
 ) -> None:
-    one = await create_workflow(tenant, trigger_type="CLIENT_CREATED", actions=NOTE)
-    two = await create_workflow(tenant, trigger_type="CLIENT_CREATED", actions=NOTE)
+    one = await on_client_created(tenant, actions=NOTE)
+    two = await on_client_created(tenant, actions=NOTE)
     for verb in ("deactivate", "activate"):
         assert (await console.post(f"/dashboard/workflows/{one['id']}/{verb}")).status_code == 303
         response = await tenant.http.post(f"/api/v1/workflows/{two['id']}/{verb}")
         assert response.status_code == 200, response.text
     rows = await _twins(tenant, one["id"], two["id"])
-    assert [r["action"] for r in rows][-2:] == ["workflow.deactivate", "workflow.activate"]
+    assert [r["action"] for r in rows][-2:] == ["deactivate", "activate"]
 
 
 async def test_cancel_is_audited_like_the_api(tenant: TenantCtx, console: Console) -> None:
-    await create_workflow(tenant, trigger_type="CLIENT_CREATED", actions=PARKED)
+    await on_client_created(tenant, actions=PARKED)
     await create_client(tenant)
     await create_client(tenant)
     first, second = await wait_executions(tenant, count=2, terminal=False)
@@ -84,7 +82,7 @@ async def test_cancel_is_audited_like_the_api(tenant: TenantCtx, console: Consol
 
 
 async def test_retries_are_audited_like_the_api(tenant: TenantCtx, console: Console) -> None:
-    await create_workflow(tenant, trigger_type="CLIENT_CREATED", actions=BROKEN)
+    await on_client_created(tenant, actions=BROKEN)
     await create_client(tenant)
     await create_client(tenant)
     first, second = await wait_executions(tenant, count=2)
@@ -111,4 +109,4 @@ async def test_email_decisions_are_audited_like_the_api(
         api = await tenant.http.post(f"/api/v1/emails/{by_api['email_id']}/{verb}")
         assert api.status_code == 200, api.text
         rows = await _twins(tenant, by_console["email_id"], by_api["email_id"])
-        assert rows[0]["action"] == f"email.{verb}"
+        assert rows[0]["action"] == verb

@@ -20,11 +20,13 @@ from tests.conftest import TenantCtx
 from tests.emails.conftest import make_email, unique_address
 from tests.emails.smtp_sink import SmtpSink
 from tests.engine.helpers import (
-    client_events,
+    BROKEN,
+    NOTE,
     create_client,
-    create_workflow,
+    on_client_created,
     set_status,
-    wait_dispatched,
+    status_event,
+    status_workflow,
     wait_executions,
     wait_for,
     wait_status,
@@ -45,15 +47,6 @@ ARGS = [
 SHOTS = Path(os.environ.get("CONSOLE_SCREENSHOTS", ".data/screenshots"))
 TIMEOUT_MS = 30_000
 TAKEN: set[str] = set()  # the pages shot in this run (listed at the end of the run)
-
-NOTE = [{"type": "ADD_NOTE", "config": {"body": "hello {{client.name}}"}}]
-BROKEN = [
-    {
-        "type": "ADD_NOTE",
-        "config": {"body": "{{client.custom_fields.nope}}"},
-        "retry": {"max_attempts": 1},
-    }
-]
 
 
 @pytest.fixture(scope="module")
@@ -102,8 +95,8 @@ async def screenshot(page: Any, name: str, *, full_page: bool = True) -> None:
 async def test_sign_in_filter_and_open_steps(
     browser: Any, base_url: str, tenant: TenantCtx
 ) -> None:
-    await create_workflow(tenant, trigger_type="CLIENT_CREATED", actions=NOTE, name="Say hello")
-    await create_workflow(tenant, trigger_type="CLIENT_CREATED", actions=BROKEN, name="Breaks")
+    await on_client_created(tenant, actions=NOTE, name="Say hello")
+    await on_client_created(tenant, actions=BROKEN, name="Breaks")
     await create_client(tenant, name="Ada Lovelace")
     await create_client(tenant, name="Grace Hopper")
     await wait_executions(tenant, count=4)
@@ -159,9 +152,8 @@ async def test_watch_running_to_completed_without_reload(
     # RUNNING (its first step committed) for as long as the browser needs to see it.
     path = f"/hold/{os.urandom(4).hex()}"
     gate = session_receiver.app.hold(path)
-    await create_workflow(
+    await on_client_created(
         tenant,
-        trigger_type="CLIENT_CREATED",
         actions=[
             *NOTE,
             {
@@ -209,7 +201,7 @@ async def _seen(receiver: Receiver, path: str) -> bool:
 
 
 async def test_retry_a_failed_execution(browser: Any, base_url: str, tenant: TenantCtx) -> None:
-    await create_workflow(tenant, trigger_type="CLIENT_CREATED", actions=BROKEN, name="Fails")
+    await on_client_created(tenant, actions=BROKEN, name="Fails")
     await create_client(tenant)
     [execution] = await wait_executions(tenant, count=1)
     page = await sign_in(browser, base_url, tenant.api_key)
@@ -271,14 +263,7 @@ async def test_approve_a_draft_and_it_is_delivered(
 async def test_member_is_denied_an_admin_action(
     browser: Any, base_url: str, tenant: TenantCtx
 ) -> None:
-    wf = await create_workflow(
-        tenant,
-        trigger_type="CLIENT_STATUS_CHANGED",
-        trigger_config={"to": "ACTIVE"},
-        conditions={"field": "client.tags", "operator": "contains", "value": "vip"},
-        actions=NOTE,
-        name="VIP onboarding",
-    )
+    wf = await status_workflow(tenant, "VIP onboarding", to="ACTIVE", vip_only=True)
     admin = await sign_in(browser, base_url, tenant.api_key)
     await admin.goto("/dashboard/workflows")
     await screenshot(admin, "workflows")
@@ -306,7 +291,7 @@ async def test_member_is_denied_an_admin_action(
 
 
 async def test_client_pages(browser: Any, base_url: str, tenant: TenantCtx) -> None:
-    await create_workflow(tenant, trigger_type="CLIENT_CREATED", actions=NOTE, name="Greeter")
+    await on_client_created(tenant, actions=NOTE, name="Greeter")
     client = await create_client(tenant, name="Katherine Johnson", email="kj@nasa.test")
     await wait_executions(tenant, count=1)
     page = await sign_in(browser, base_url, tenant.api_key)
@@ -322,24 +307,11 @@ async def test_client_pages(browser: Any, base_url: str, tenant: TenantCtx) -> N
 
 
 async def test_why_an_event_ran_no_workflow(browser: Any, base_url: str, tenant: TenantCtx) -> None:
-    await create_workflow(
-        tenant,
-        trigger_type="CLIENT_STATUS_CHANGED",
-        trigger_config={"to": "ACTIVE"},
-        actions=NOTE,
-        name="Welcome active clients",
-    )
-    await create_workflow(
-        tenant,
-        trigger_type="CLIENT_STATUS_CHANGED",
-        conditions={"field": "client.tags", "operator": "contains", "value": "vip"},
-        actions=NOTE,
-        name="VIP desk",
-    )
+    await status_workflow(tenant, "Welcome active clients", to="ACTIVE")
+    await status_workflow(tenant, "VIP desk", vip_only=True)
     client = await create_client(tenant, name="Churned Client")
     await set_status(tenant, client["id"], "CHURNED")
-    [event] = [e for e in await client_events(client["id"]) if e["type"] == "CLIENT_STATUS_CHANGED"]
-    await wait_dispatched([event["id"]])
+    event = await status_event(client["id"])
 
     page = await sign_in(browser, base_url, tenant.api_key)
     await page.goto(f"/dashboard/clients/{client['id']}")
@@ -361,7 +333,7 @@ async def test_why_an_event_ran_no_workflow(browser: Any, base_url: str, tenant:
 async def test_form_without_csrf_token_is_refused(
     browser: Any, base_url: str, tenant: TenantCtx
 ) -> None:
-    wf = await create_workflow(tenant, trigger_type="CLIENT_CREATED", actions=NOTE, name="Kept")
+    wf = await on_client_created(tenant, actions=NOTE, name="Kept")
     page = await sign_in(browser, base_url, tenant.api_key)
     await page.goto(f"/dashboard/workflows/{wf['id']}")
     # The page's own Deactivate form, its CSRF field removed, as a forging site would send it.
@@ -379,8 +351,8 @@ async def test_form_without_csrf_token_is_refused(
 
 async def test_bulk_cancel_a_filtered_set(browser: Any, base_url: str, tenant: TenantCtx) -> None:
     parked = [{"type": "DELAY", "config": {"duration": {"hours": 1}}}, *NOTE]
-    await create_workflow(tenant, trigger_type="CLIENT_CREATED", actions=parked, name="Nurture")
-    kept = await create_workflow(tenant, trigger_type="CLIENT_CREATED", actions=parked, name="Keep")
+    await on_client_created(tenant, actions=parked, name="Nurture")
+    kept = await on_client_created(tenant, actions=parked, name="Keep")
     for name in ("Lead One", "Lead Two", "Lead Three"):
         await create_client(tenant, name=name)
     executions = await wait_executions(tenant, count=6, terminal=False)

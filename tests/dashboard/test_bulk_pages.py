@@ -5,23 +5,21 @@ from __future__ import annotations
 from app.core.sql import fetch, fetchval
 from tests.conftest import TenantCtx
 from tests.dashboard.conftest import Console
-from tests.engine.helpers import create_client, create_workflow, wait_executions, wait_status
-
-NOTE = [{"type": "ADD_NOTE", "config": {"body": "hello {{client.name}}"}}]
-BROKEN = [
-    {
-        "type": "ADD_NOTE",
-        "config": {"body": "{{client.custom_fields.nope}}"},
-        "retry": {"max_attempts": 1},
-    }
-]
-PARKED = [{"type": "DELAY", "config": {"duration": {"hours": 1}}}, *NOTE]
+from tests.engine.helpers import (
+    BROKEN,
+    NOTE,
+    PARKED,
+    create_client,
+    on_client_created,
+    wait_executions,
+    wait_status,
+)
 
 
 async def test_bulk_cancel_counts_confirms_and_audits(
     tenant: TenantCtx, member_console: Console
 ) -> None:
-    parked = await create_workflow(tenant, trigger_type="CLIENT_CREATED", actions=PARKED)
+    parked = await on_client_created(tenant, actions=PARKED)
     for i in range(3):
         await create_client(tenant, name=f"Parked {i}")
     waiting = await wait_executions(tenant, count=3, terminal=False, workflow=parked["id"])
@@ -73,7 +71,7 @@ async def test_bulk_cancel_counts_confirms_and_audits(
 async def test_bulk_retry_from_the_failed_step_and_from_the_start(
     tenant: TenantCtx, console: Console
 ) -> None:
-    broken = await create_workflow(tenant, trigger_type="CLIENT_CREATED", actions=BROKEN)
+    broken = await on_client_created(tenant, actions=BROKEN)
     await create_client(tenant)
     await create_client(tenant)
     failed = await wait_executions(tenant, count=2, workflow=broken["id"])
@@ -132,7 +130,7 @@ async def wait_for_attempts(execution_id: str, attempts: int) -> None:
 
 
 async def test_retry_from_the_start_of_one_execution(tenant: TenantCtx, console: Console) -> None:
-    await create_workflow(tenant, trigger_type="CLIENT_CREATED", actions=[*NOTE, *BROKEN])
+    await on_client_created(tenant, actions=[*NOTE, *BROKEN])
     await create_client(tenant, name="Twice")
     [execution] = await wait_executions(tenant, count=1)
     assert execution["status"] == "FAILED"
@@ -155,7 +153,7 @@ async def test_retry_from_the_start_of_one_execution(tenant: TenantCtx, console:
 
 
 async def test_bulk_acts_only_on_its_own_tenant(tenant: TenantCtx, other_console: Console) -> None:
-    parked = await create_workflow(tenant, trigger_type="CLIENT_CREATED", actions=PARKED)
+    parked = await on_client_created(tenant, actions=PARKED)
     await create_client(tenant)
     [execution] = await wait_executions(tenant, count=1, terminal=False, workflow=parked["id"])
     await wait_status(tenant, execution["id"], "WAITING")

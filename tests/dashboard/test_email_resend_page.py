@@ -27,6 +27,6 @@ async def test_send_a_failed_email_again_from_the_console(
     assert "resent=1" in sent.headers["location"]
     assert (await _wait(email_id, "SENT", "FAILED"))["status"] == "SENT"
     assert len(session_sink.handler.to(to)) == 1
-    assert "email.resend" in await _audit(email_id)
+    assert "resend" in await _audit(email_id)
     twice = await member_console.post(f"/dashboard/emails/{email_id}/resend")
     assert twice.status_code == 409

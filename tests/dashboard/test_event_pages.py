@@ -7,43 +7,23 @@ from tests.dashboard.conftest import Console
 from tests.engine.helpers import (
     client_events,
     create_client,
-    create_workflow,
     set_status,
+    status_event,
+    status_workflow,
     wait_dispatched,
     wait_executions,
 )
-
-NOTE = [{"type": "ADD_NOTE", "config": {"body": "hello {{client.name}}"}}]
 
 
 async def test_event_page_shows_why_each_workflow_ran_or_not(
     tenant: TenantCtx, member_console: Console
 ) -> None:
-    ran = await create_workflow(
-        tenant,
-        trigger_type="CLIENT_STATUS_CHANGED",
-        trigger_config={"to": "ACTIVE"},
-        actions=NOTE,
-        name="Greets actives",
-    )
-    await create_workflow(
-        tenant,
-        trigger_type="CLIENT_STATUS_CHANGED",
-        trigger_config={"to": "CHURNED"},
-        actions=NOTE,
-        name="Says goodbye",
-    )
-    await create_workflow(
-        tenant,
-        trigger_type="CLIENT_STATUS_CHANGED",
-        conditions={"field": "client.tags", "operator": "contains", "value": "vip"},
-        actions=NOTE,
-        name="VIP only",
-    )
+    ran = await status_workflow(tenant, "Greets actives", to="ACTIVE")
+    await status_workflow(tenant, "Says goodbye", to="CHURNED")
+    await status_workflow(tenant, "VIP only", vip_only=True)
     client = await create_client(tenant, name="Why Client")
     await set_status(tenant, client["id"], "ACTIVE")
-    [event] = [e for e in await client_events(client["id"]) if e["type"] == "CLIENT_STATUS_CHANGED"]
-    await wait_dispatched([event["id"]])
+    event = await status_event(client["id"])
     [execution] = await wait_executions(tenant, count=1, workflow_id=ran["id"])
 
     page = await member_console.http.get(f"/dashboard/events/{event['id']}")

@@ -16,14 +16,13 @@ from tests.conftest import TenantCtx
 from tests.dashboard.conftest import Console
 from tests.emails.conftest import make_email
 from tests.engine.helpers import (
+    NOTE,
     client_events,
     create_client,
-    create_workflow,
+    on_client_created,
     wait_dispatched,
     wait_executions,
 )
-
-NOTE = [{"type": "ADD_NOTE", "config": {"body": "hello {{client.name}}"}}]
 
 # path template → the id it needs (None: a list page). Sign-in pages are checked in test_signin.
 PAGES: dict[str, str | None] = {
@@ -116,7 +115,7 @@ class World:
 
 @pytest.fixture
 async def world(tenant: TenantCtx) -> World:
-    wf = await create_workflow(tenant, trigger_type="CLIENT_CREATED", actions=NOTE, name="Greets")
+    wf = await on_client_created(tenant, actions=NOTE, name="Greets")
     client = await create_client(tenant, name="Every Page")
     [execution] = await wait_executions(tenant, count=1)
     [event] = await client_events(client["id"])

@@ -5,21 +5,20 @@ from __future__ import annotations
 from app.core.sql import fetch
 from tests.conftest import TenantCtx
 from tests.dashboard.conftest import Console
-from tests.engine.helpers import create_client, create_workflow, wait_executions, wait_status
-
-NOTE = [{"type": "ADD_NOTE", "config": {"body": "hello {{client.name}}"}}]
-BROKEN = [
-    {
-        "type": "ADD_NOTE",
-        "config": {"body": "{{client.custom_fields.nope}}"},
-        "retry": {"max_attempts": 1},
-    }
-]
-PARKED = [{"type": "DELAY", "config": {"duration": {"hours": 1}}}, *NOTE]
+from tests.engine.helpers import (
+    BROKEN,
+    NOTE,
+    PARKED,
+    create_client,
+    create_workflow,
+    on_client_created,
+    wait_executions,
+    wait_status,
+)
 
 
 async def test_list_filters_and_bad_values(tenant: TenantCtx, console: Console) -> None:
-    ok = await create_workflow(tenant, trigger_type="CLIENT_CREATED", actions=NOTE, name="Greets")
+    ok = await on_client_created(tenant, actions=NOTE, name="Greets")
     bad = await create_workflow(
         tenant, trigger_type="CLIENT_CREATED", actions=BROKEN, name="Breaks"
     )
@@ -72,7 +71,7 @@ async def test_list_filters_and_bad_values(tenant: TenantCtx, console: Console) 
 async def test_live_fragment_polls_only_while_unfinished(
     tenant: TenantCtx, console: Console
 ) -> None:
-    await create_workflow(tenant, trigger_type="CLIENT_CREATED", actions=PARKED, name="Waits")
+    await on_client_created(tenant, actions=PARKED, name="Waits")
     await create_client(tenant)
     [execution] = await wait_executions(tenant, count=1, terminal=False)
     await wait_status(tenant, execution["id"], "WAITING")
@@ -114,7 +113,7 @@ async def test_live_fragment_polls_only_while_unfinished(
 
 
 async def test_retry_and_step_details(tenant: TenantCtx, console: Console) -> None:
-    await create_workflow(tenant, trigger_type="CLIENT_CREATED", actions=BROKEN, name="Fails")
+    await on_client_created(tenant, actions=BROKEN, name="Fails")
     await create_client(tenant)
     [execution] = await wait_executions(tenant, count=1)
     assert execution["status"] == "FAILED"
@@ -133,7 +132,7 @@ async def test_retry_and_step_details(tenant: TenantCtx, console: Console) -> No
 
 
 async def test_other_tenants_execution_is_404(tenant: TenantCtx, other_console: Console) -> None:
-    await create_workflow(tenant, trigger_type="CLIENT_CREATED", actions=NOTE)
+    await on_client_created(tenant, actions=NOTE)
     await create_client(tenant)
     [execution] = await wait_executions(tenant, count=1)
     for path in (f"/dashboard/executions/{execution['id']}",):

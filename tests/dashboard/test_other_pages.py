@@ -9,9 +9,14 @@ from tests.conftest import TenantCtx
 from tests.dashboard.conftest import Console
 from tests.emails.conftest import make_email, unique_address
 from tests.emails.smtp_sink import SmtpSink
-from tests.engine.helpers import create_client, create_workflow, wait_executions
-
-NOTE = [{"type": "ADD_NOTE", "config": {"body": "hello {{client.name}}"}}]
+from tests.engine.helpers import (
+    NOTE,
+    create_client,
+    create_workflow,
+    on_client_created,
+    status_workflow,
+    wait_executions,
+)
 
 
 async def _email_status(email_id: str) -> str:
@@ -57,10 +62,10 @@ async def test_drafts_approve_one_and_reject_a_selection(
     assert await _email_status(third["email_id"]) == "REJECTED"
     actions = await fetch(
         "SELECT action FROM audit_logs"
-        " WHERE tenant = $1 AND action IN ('email.approve', 'email.reject')",
+        " WHERE tenant = $1 AND resource_type = 'email' AND action IN ('approve', 'reject')",
         tenant.tenant_id,
     )
-    assert sorted(r["action"] for r in actions) == ["email.approve", "email.reject", "email.reject"]
+    assert sorted(r["action"] for r in actions) == ["approve", "reject", "reject"]
     flash = await member_console.http.get(rejected.headers["location"])
     assert "2 rejected" in flash.text
 
@@ -87,14 +92,7 @@ async def test_other_tenants_email_is_refused(tenant: TenantCtx, other_console: 
 async def test_workflows_admin_toggles_member_is_denied(
     tenant: TenantCtx, console: Console, member_console: Console
 ) -> None:
-    wf = await create_workflow(
-        tenant,
-        trigger_type="CLIENT_STATUS_CHANGED",
-        trigger_config={"to": "ACTIVE"},
-        conditions={"field": "client.tags", "operator": "contains", "value": "vip"},
-        actions=NOTE,
-        name="VIP welcome",
-    )
+    wf = await status_workflow(tenant, "VIP welcome", to="ACTIVE", vip_only=True)
     greets = await create_workflow(
         tenant, trigger_type="CLIENT_CREATED", actions=NOTE, name="Greets everyone"
     )
@@ -128,11 +126,11 @@ async def test_workflows_admin_toggles_member_is_denied(
         tenant.tenant_id,
         wf["id"],
     )
-    assert "workflow.deactivate" in [r["action"] for r in audit]
+    assert "deactivate" in [r["action"] for r in audit]
 
 
 async def test_clients_search_and_timeline(tenant: TenantCtx, console: Console) -> None:
-    await create_workflow(tenant, trigger_type="CLIENT_CREATED", actions=NOTE, name="Greeter")
+    await on_client_created(tenant, actions=NOTE, name="Greeter")
     client = await create_client(tenant, name="Grace Hopper", email="grace@navy.test")
     await create_client(tenant, name="Alan Turing")
     await wait_executions(tenant, count=2)
@@ -169,7 +167,7 @@ async def test_clients_search_and_timeline(tenant: TenantCtx, console: Console) 
 async def test_other_tenants_workflow_and_client_are_404(
     tenant: TenantCtx, other_console: Console
 ) -> None:
-    wf = await create_workflow(tenant, trigger_type="CLIENT_CREATED", actions=NOTE)
+    wf = await on_client_created(tenant, actions=NOTE)
     client = await create_client(tenant)
     for path in (f"/dashboard/workflows/{wf['id']}", f"/dashboard/clients/{client['id']}"):
         response = await other_console.http.get(path)
@@ -181,7 +179,7 @@ async def test_other_tenants_workflow_and_client_are_404(
 async def test_pages_name_the_client_not_its_id(tenant: TenantCtx, console: Console) -> None:
     from uuid import UUID
 
-    await create_workflow(tenant, trigger_type="CLIENT_CREATED", actions=NOTE, name="Greets")
+    await on_client_created(tenant, actions=NOTE, name="Greets")
     client = await create_client(tenant, name="Ada Lovelace")
     [execution] = await wait_executions(tenant, count=1)
     email = await make_email(tenant, subject="Your offer", client_id=UUID(client["id"]))

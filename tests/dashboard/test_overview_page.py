@@ -5,20 +5,18 @@ from __future__ import annotations
 from tests.conftest import TenantCtx
 from tests.dashboard.conftest import Console
 from tests.emails.conftest import make_email
-from tests.engine.helpers import create_client, create_workflow, wait_executions
-
-NOTE = [{"type": "ADD_NOTE", "config": {"body": "hello {{client.name}}"}}]
-BROKEN = [
-    {
-        "type": "ADD_NOTE",
-        "config": {"body": "{{client.custom_fields.nope}}"},
-        "retry": {"max_attempts": 1},
-    }
-]
+from tests.engine.helpers import (
+    BROKEN,
+    NOTE,
+    create_client,
+    create_workflow,
+    on_client_created,
+    wait_executions,
+)
 
 
 async def test_overview_counts_and_links(tenant: TenantCtx, member_console: Console) -> None:
-    await create_workflow(tenant, trigger_type="CLIENT_CREATED", actions=NOTE, name="Greets")
+    await on_client_created(tenant, actions=NOTE, name="Greets")
     broken = await create_workflow(
         tenant, trigger_type="CLIENT_CREATED", actions=BROKEN, name="Breaks often"
     )

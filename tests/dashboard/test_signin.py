@@ -51,7 +51,7 @@ async def test_sign_in_with_a_key_sets_a_safe_session_cookie(
         assert overview.status_code == 200
         assert "Overview" in overview.text
         audit = await fetch(
-            "SELECT changes FROM audit_logs WHERE tenant = $1 AND action = 'console.sign_in'",
+            "SELECT changes FROM audit_logs WHERE tenant = $1 AND action = 'sign_in'",
             tenant.tenant_id,
         )
         assert len(audit) == 1

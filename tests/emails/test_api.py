@@ -86,9 +86,9 @@ async def test_decisions_are_audited(tenant: TenantCtx) -> None:
         tenant.tenant_id,
     )
     by_action = {r["action"]: r for r in rows}
-    assert by_action["email.approve"]["resource_id"] == approved["email_id"]
-    assert by_action["email.approve"]["user"] == tenant.admin_id
-    assert by_action["email.reject"]["resource_id"] == rejected["email_id"]
+    assert by_action["approve"]["resource_id"] == approved["email_id"]
+    assert by_action["approve"]["user"] == tenant.admin_id
+    assert by_action["reject"]["resource_id"] == rejected["email_id"]
 
 
 async def test_other_tenants_emails_are_not_found(tenant: TenantCtx, other: TenantCtx) -> None:

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
 import pytest
 
-from app.core.config import PROJECT_ROOT, ConfigError, EmailMode, Environment, Settings
+from app.core.config import ConfigError, EmailMode, Environment, Settings
 from app.core.sql import fetchrow
 from app.emails.policy import recipient_allowed
 from app.server import create_app
 from tests.conftest import TenantCtx
 from tests.emails.conftest import make_email, send_mode_settings, smtp_settings, unique_address
+from tests.helpers import cli
 
 
 def test_allowlist_matches_exact_addresses_and_domain_patterns() -> None:
@@ -100,19 +97,11 @@ def test_production_needs_a_secret_key() -> None:
 @pytest.mark.parametrize("command", ["serve", "worker"])
 def test_the_cli_refuses_send_mode_outside_production(command: str) -> None:
     env = {
-        **os.environ,
         "EMAIL_MODE": "SEND",
         "ENVIRONMENT": "development",
         "EMAIL_ALLOWLIST": "*@ourcompany.test",
     }
-    done = subprocess.run(
-        [sys.executable, "-m", "app.cli", command],
-        cwd=PROJECT_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = cli(command, env=env, timeout=60)
     assert done.returncode == 2, done.stderr
     assert "EMAIL_MODE=SEND is refused because ENVIRONMENT is 'development'" in done.stderr
 
@@ -140,20 +129,12 @@ def test_production_refuses_smtp_credentials_without_tls(credentials: dict[str, 
 
 def test_the_cli_refuses_production_smtp_credentials_without_tls() -> None:
     env = {
-        **os.environ,
         "ENVIRONMENT": "production",
         "SECRET_KEY": "a-test-secret-key-of-enough-length",
         "SMTP_USERNAME": "mailer",
         "SMTP_PASSWORD": "pw",
+        "SMTP_STARTTLS": None,
     }
-    env.pop("SMTP_STARTTLS", None)
-    done = subprocess.run(
-        [sys.executable, "-m", "app.cli", "worker"],
-        cwd=PROJECT_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = cli("worker", env=env, timeout=60)
     assert done.returncode == 2, done.stderr
     assert "SMTP_STARTTLS is not" in done.stderr

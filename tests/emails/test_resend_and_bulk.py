@@ -73,7 +73,7 @@ async def test_a_person_sends_a_failed_email_again_once(
     [received] = session_sink.handler.to(to)
     # The same Message-ID as the first attempt: a receiver can tell it is the same message.
     assert received.message_id == failed["message_id"] == sent["message_id"]
-    assert _audit_has(await _audit(email_id), ["email.approve", "email.resend", "email.sent"])
+    assert _audit_has(await _audit(email_id), ["approve", "resend", "send"])
 
     again = await member.post(f"/api/v1/emails/{email_id}/resend")
     assert "SENT" in assert_problem(again, 409)["detail"]
@@ -164,7 +164,7 @@ async def test_decide_a_selection(
     for email_id, to in zip(drafts, addresses, strict=True):
         assert (await _wait(email_id, "SENT", "FAILED"))["status"] == "SENT"
         assert len(session_sink.handler.to(to)) == 1
-        assert "email.approve" in await _audit(email_id)
+        assert "approve" in await _audit(email_id)
     assert (await _row(foreign))["status"] == "DRAFT"
 
     rejecting = await tenant.http.post(

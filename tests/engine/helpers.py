@@ -9,12 +9,26 @@ from typing import Any, TypeVar
 from uuid import UUID
 
 from app.core.sql import fetch, fetchval
+from app.core.uow import unit_of_work
 from tests.conftest import TenantCtx
 
 T = TypeVar("T")
 
 DEADLINE_S = 60.0
 TERMINAL = {"COMPLETED", "FAILED", "CANCELLED"}
+
+# Action lists many tests run: a note that succeeds, one that fails at once (its template names a
+# missing field; no retry), and a DELAY that parks the execution WAITING for an hour first.
+NOTE = [{"type": "ADD_NOTE", "config": {"body": "hello {{client.name}}"}}]
+BROKEN = [
+    {
+        "type": "ADD_NOTE",
+        "config": {"body": "{{client.custom_fields.nope}}"},
+        "retry": {"max_attempts": 1},
+    }
+]
+PARKED = [{"type": "DELAY", "config": {"duration": {"hours": 1}}}, *NOTE]
+VIP = {"field": "client.tags", "operator": "contains", "value": "vip"}
 
 
 async def wait_for(
@@ -63,6 +77,11 @@ async def create_workflow(
     assert response.status_code == 201, response.text
     body: dict[str, Any] = response.json()
     return body
+
+
+async def on_client_created(tenant: TenantCtx, **fields: Any) -> dict[str, Any]:
+    """An active CLIENT_CREATED workflow (create_workflow's other arguments as given)."""
+    return await create_workflow(tenant, trigger_type="CLIENT_CREATED", **fields)
 
 
 async def create_client(tenant: TenantCtx, **fields: Any) -> dict[str, Any]:
@@ -154,3 +173,70 @@ async def client_events(client_id: str) -> list[Any]:
 
 async def count(sql: str, *args: Any) -> int:
     return int(await fetchval(sql, *args))
+
+
+def task_step(assignee: UUID, *, attempts: int, backoff_s: float) -> dict[str, Any]:
+    """A CREATE_TASK whose assignee does not exist yet: a real failure that a retry can fix."""
+    return {
+        "type": "CREATE_TASK",
+        "config": {"title": "Follow up {{client.name}}", "assignee": str(assignee)},
+        "retry": {"max_attempts": attempts, "backoff_s": backoff_s, "max_backoff_s": backoff_s},
+    }
+
+
+async def add_user(tenant: TenantCtx, user_id: UUID) -> None:
+    """The missing assignee appears (as if an admin created them meanwhile)."""
+    async with unit_of_work():
+        await fetch(
+            "INSERT INTO users (id, tenant, email, name, role, is_active, created_at, updated_at)"
+            " VALUES ($1, $2, $3, 'Late', 'member', true, now(), now())",
+            user_id,
+            tenant.tenant_id,
+            f"late-{user_id.hex[:8]}@x.test",
+        )
+
+
+async def note_task_note(
+    tenant: TenantCtx, assignee: UUID, *, attempts: int, backoff_s: float, last: str | None = "last"
+) -> dict[str, Any]:
+    """A CLIENT_CREATED workflow: a note, a task_step for assignee, then (unless None) a note."""
+    actions = [
+        {"type": "ADD_NOTE", "config": {"body": "first"}},
+        task_step(assignee, attempts=attempts, backoff_s=backoff_s),
+    ]
+    if last is not None:
+        actions.append({"type": "ADD_NOTE", "config": {"body": last}})
+    return await create_workflow(tenant, trigger_type="CLIENT_CREATED", actions=actions)
+
+
+async def failing_first_step(tenant: TenantCtx, note_body: str) -> dict[str, Any]:
+    """A CLIENT_CREATED workflow whose ADD_NOTE (note_body) fails, before an ADD_TAG `never`."""
+    return await create_workflow(
+        tenant,
+        trigger_type="CLIENT_CREATED",
+        actions=[
+            {"type": "ADD_NOTE", "config": {"body": note_body}},
+            {"type": "ADD_TAG", "config": {"tag": "never"}},
+        ],
+    )
+
+
+async def status_workflow(
+    tenant: TenantCtx, name: str, *, to: str | None = None, vip_only: bool = False
+) -> dict[str, Any]:
+    """A CLIENT_STATUS_CHANGED workflow running NOTE: for changes to `to`, or VIP clients only."""
+    return await create_workflow(
+        tenant,
+        trigger_type="CLIENT_STATUS_CHANGED",
+        trigger_config=None if to is None else {"to": to},
+        conditions=VIP if vip_only else None,
+        actions=NOTE,
+        name=name,
+    )
+
+
+async def status_event(client_id: str) -> dict[str, Any]:
+    """The client's CLIENT_STATUS_CHANGED event (exactly one), once dispatched."""
+    [event] = [e for e in await client_events(client_id) if e["type"] == "CLIENT_STATUS_CHANGED"]
+    await wait_dispatched([event["id"]])
+    return dict(event)

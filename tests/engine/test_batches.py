@@ -19,7 +19,12 @@ from app.engine.actions import HANDLERS
 from app.engine.actions.base import StepContext
 from tests.conftest import TenantCtx
 from tests.engine.conftest import Backend
-from tests.engine.helpers import count, create_workflow, wait_executions, wait_status
+from tests.engine.helpers import (
+    count,
+    on_client_created,
+    wait_executions,
+    wait_status,
+)
 from tests.engine.test_crash import api_worker_paused, worker_process  # noqa: F401
 
 N = 6
@@ -38,9 +43,8 @@ async def _sync_clients(tenant: TenantCtx, prefix: str, n: int = N) -> list[str]
 async def test_a_cancel_mid_step_leaves_that_execution_alone_and_commits_the_others(
     backend: Backend, tenant: TenantCtx, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    wf = await create_workflow(
+    wf = await on_client_created(
         tenant,
-        trigger_type="CLIENT_CREATED",
         actions=[
             {"type": "ADD_NOTE", "config": {"body": "first"}},
             {"type": "ADD_NOTE", "config": {"body": "second"}},
@@ -118,9 +122,8 @@ async def test_sigkill_during_a_batched_step_repeats_nothing(
         f"{{% for a in '{x}' %}}{{% for b in '{x}' %}}{{% for c in '{x}' %}}"
         "{% endfor %}{% endfor %}{% endfor %}"
     )
-    wf = await create_workflow(
+    wf = await on_client_created(
         tenant,
-        trigger_type="CLIENT_CREATED",
         actions=[
             {"type": "ADD_NOTE", "config": {"body": "first"}},
             {"type": "ADD_NOTE", "config": {"body": "second " + slow}},

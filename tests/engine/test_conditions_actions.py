@@ -13,8 +13,10 @@ from tests.engine.helpers import (
     count,
     create_client,
     create_workflow,
+    failing_first_step,
     get_execution,
     list_executions,
+    on_client_created,
     set_status,
     wait_dispatched,
     wait_executions,
@@ -83,9 +85,8 @@ async def test_every_action_type_takes_effect(backend: Backend, tenant: TenantCt
     owner = (
         await tenant.http.post("/api/v1/users", json={"email": f"o-{tenant.tenant_id}@x.test"})
     ).json()
-    wf = await create_workflow(
+    wf = await on_client_created(
         tenant,
-        trigger_type="CLIENT_CREATED",
         actions=[
             {
                 "type": "SEND_EMAIL",
@@ -169,14 +170,7 @@ async def test_every_action_type_takes_effect(backend: Backend, tenant: TenantCt
 async def test_template_error_fails_the_step_without_retry(
     backend: Backend, tenant: TenantCtx
 ) -> None:
-    wf = await create_workflow(
-        tenant,
-        trigger_type="CLIENT_CREATED",
-        actions=[
-            {"type": "ADD_NOTE", "config": {"body": "{{client.custom_fields.missing}}"}},
-            {"type": "ADD_TAG", "config": {"tag": "never"}},
-        ],
-    )
+    wf = await failing_first_step(tenant, "{{client.custom_fields.missing}}")
     client = await create_client(tenant)
     [execution] = await wait_executions(tenant, workflow_id=wf["id"])
     assert execution["status"] == "FAILED"
@@ -191,9 +185,8 @@ async def test_template_error_fails_the_step_without_retry(
 
 
 async def test_on_error_continue_goes_on(backend: Backend, tenant: TenantCtx) -> None:
-    wf = await create_workflow(
+    wf = await on_client_created(
         tenant,
-        trigger_type="CLIENT_CREATED",
         actions=[
             {
                 "type": "ADD_NOTE",
@@ -219,9 +212,8 @@ async def test_on_error_continue_goes_on(backend: Backend, tenant: TenantCtx) ->
 async def test_execution_runs_the_definition_it_was_triggered_with(
     backend: Backend, tenant: TenantCtx
 ) -> None:
-    wf = await create_workflow(
+    wf = await on_client_created(
         tenant,
-        trigger_type="CLIENT_CREATED",
         actions=[
             {"type": "DELAY", "config": {"duration": {"seconds": 2}}},
             {"type": "ADD_TAG", "config": {"tag": "v1"}},

@@ -19,15 +19,15 @@ from app.worker import runtime as rt
 from tests.conftest import TenantCtx
 from tests.engine.conftest import Backend
 from tests.engine.helpers import (
+    add_user,
     count,
     create_client,
-    create_workflow,
     get_execution,
+    note_task_note,
     wait_executions,
     wait_retrying,
     wait_status,
 )
-from tests.engine.test_durability import add_user, task_step
 
 
 @pytest.fixture
@@ -89,15 +89,7 @@ async def test_worker_stopped_mid_execution_resumes_without_repeating(
     exit_code: int,
 ) -> None:
     assignee = uuid4()
-    wf = await create_workflow(
-        tenant,
-        trigger_type="CLIENT_CREATED",
-        actions=[
-            {"type": "ADD_NOTE", "config": {"body": "first"}},
-            task_step(assignee, attempts=10, backoff_s=1.0),
-            {"type": "ADD_NOTE", "config": {"body": "last"}},
-        ],
-    )
+    wf = await note_task_note(tenant, assignee, attempts=10, backoff_s=1.0)
     log = tmp_path / "worker.log"
     with worker_process(backend, database_url, log) as first:
         client = await create_client(tenant)

@@ -16,12 +16,15 @@ from app.worker.queue import JOB_OPTIONS
 from tests.conftest import TenantCtx
 from tests.engine.conftest import Backend
 from tests.engine.helpers import (
+    add_user,
     client_events,
     count,
     create_client,
     create_workflow,
     get_execution,
+    on_client_created,
     set_status,
+    task_step,
     unique,
     wait_dispatched,
     wait_executions,
@@ -31,31 +34,9 @@ from tests.engine.helpers import (
 )
 
 
-def task_step(assignee: UUID, *, attempts: int, backoff_s: float) -> dict[str, Any]:
-    """A CREATE_TASK whose assignee does not exist yet: a real failure that a retry can fix."""
-    return {
-        "type": "CREATE_TASK",
-        "config": {"title": "Follow up {{client.name}}", "assignee": str(assignee)},
-        "retry": {"max_attempts": attempts, "backoff_s": backoff_s, "max_backoff_s": backoff_s},
-    }
-
-
-async def add_user(tenant: TenantCtx, user_id: UUID) -> None:
-    """The missing assignee appears (as if an admin created them meanwhile)."""
-    async with unit_of_work():
-        await fetch(
-            "INSERT INTO users (id, tenant, email, name, role, is_active, created_at, updated_at)"
-            " VALUES ($1, $2, $3, 'Late', 'member', true, now(), now())",
-            user_id,
-            tenant.tenant_id,
-            f"late-{user_id.hex[:8]}@x.test",
-        )
-
-
 async def test_retries_then_failure(backend: Backend, tenant: TenantCtx) -> None:
-    wf = await create_workflow(
+    wf = await on_client_created(
         tenant,
-        trigger_type="CLIENT_CREATED",
         actions=[task_step(uuid4(), attempts=3, backoff_s=0.05)],
     )
     await create_client(tenant)
@@ -72,9 +53,8 @@ async def test_retries_then_failure(backend: Backend, tenant: TenantCtx) -> None
 
 async def test_retries_then_success(backend: Backend, tenant: TenantCtx) -> None:
     assignee = uuid4()
-    wf = await create_workflow(
+    wf = await on_client_created(
         tenant,
-        trigger_type="CLIENT_CREATED",
         actions=[task_step(assignee, attempts=10, backoff_s=0.5)],
     )
     client = await create_client(tenant)
@@ -91,9 +71,8 @@ async def test_retries_then_success(backend: Backend, tenant: TenantCtx) -> None
 
 
 async def test_delay_survives_a_worker_restart(backend: Backend, tenant: TenantCtx) -> None:
-    wf = await create_workflow(
+    wf = await on_client_created(
         tenant,
-        trigger_type="CLIENT_CREATED",
         actions=[
             {"type": "ADD_NOTE", "config": {"body": "before"}},
             {"type": "DELAY", "config": {"duration": {"seconds": 3}}},

@@ -8,18 +8,17 @@ from uuid import UUID
 from app.core.sql import fetch
 from tests.conftest import TenantCtx
 from tests.engine.conftest import Backend
-from tests.engine.helpers import create_client, create_workflow, get_execution, wait_executions
+from tests.engine.helpers import (
+    create_client,
+    failing_first_step,
+    get_execution,
+    on_client_created,
+    wait_executions,
+)
 
 
 async def test_a_template_bomb_fails_its_step(backend: Backend, tenant: TenantCtx) -> None:
-    wf = await create_workflow(
-        tenant,
-        trigger_type="CLIENT_CREATED",
-        actions=[
-            {"type": "ADD_NOTE", "config": {"body": "{{ (9**64**64**64**64) > 1 }}"}},
-            {"type": "ADD_TAG", "config": {"tag": "never"}},
-        ],
-    )
+    wf = await failing_first_step(tenant, "{{ (9**64**64**64**64) > 1 }}")
     client = await create_client(tenant)
     [execution] = await wait_executions(tenant, workflow_id=wf["id"])
     assert execution["status"] == "FAILED", execution
@@ -34,9 +33,8 @@ async def test_a_template_bomb_fails_its_step(backend: Backend, tenant: TenantCt
 
 
 async def test_a_null_field_fails_the_step_naming_it(backend: Backend, tenant: TenantCtx) -> None:
-    wf = await create_workflow(
+    wf = await on_client_created(
         tenant,
-        trigger_type="CLIENT_CREATED",
         actions=[
             {
                 "type": "SEND_EMAIL",
@@ -55,9 +53,8 @@ async def test_a_null_field_fails_the_step_naming_it(backend: Backend, tenant: T
 async def test_notes_print_json_and_defaults_never_none(
     backend: Backend, tenant: TenantCtx
 ) -> None:
-    wf = await create_workflow(
+    wf = await on_client_created(
         tenant,
-        trigger_type="CLIENT_CREATED",
         actions=[
             {
                 "type": "ADD_NOTE",

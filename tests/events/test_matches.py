@@ -9,6 +9,7 @@ from tests.conftest import TenantCtx
 from tests.engine.helpers import (
     create_client,
     create_workflow,
+    on_client_created,
     set_status,
     unique,
     wait_dispatched,
@@ -129,9 +130,8 @@ async def test_each_workflow_says_why_it_ran_or_not(tenant: TenantCtx) -> None:
 
 
 async def test_any_and_not_report_the_comparison_that_decided(tenant: TenantCtx) -> None:
-    either = await create_workflow(
+    either = await on_client_created(
         tenant,
-        trigger_type="CLIENT_CREATED",
         conditions={
             "any": [
                 {"field": "client.company", "operator": "eq", "value": "Acme"},
@@ -140,9 +140,8 @@ async def test_any_and_not_report_the_comparison_that_decided(tenant: TenantCtx)
         },
         actions=NOTE,
     )
-    negated = await create_workflow(
+    negated = await on_client_created(
         tenant,
-        trigger_type="CLIENT_CREATED",
         conditions={"not": {"field": "client.status", "operator": "eq", "value": "LEAD"}},
         actions=NOTE,
     )

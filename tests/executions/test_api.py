@@ -6,26 +6,25 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from uuid import UUID, uuid4
 
-from tests.conftest import TenantCtx
+from tests.conftest import TenantCtx, client_for
 from tests.engine.helpers import (
+    NOTE,
+    add_user,
     count,
     create_client,
-    create_workflow,
     get_execution,
+    note_task_note,
+    on_client_created,
     wait_executions,
     wait_for,
     wait_status,
 )
-from tests.engine.test_durability import add_user, task_step
-
-NOTE = [{"type": "ADD_NOTE", "config": {"body": "hello {{client.name}}"}}]
 
 
 async def test_list_filters_and_pages(tenant: TenantCtx) -> None:
-    wf = await create_workflow(tenant, trigger_type="CLIENT_CREATED", actions=NOTE)
-    other = await create_workflow(
+    wf = await on_client_created(tenant, actions=NOTE)
+    other = await on_client_created(
         tenant,
-        trigger_type="CLIENT_CREATED",
         actions=[{"type": "ADD_NOTE", "config": {"body": "{{client.custom_fields.nope}}"}}],
     )
     clients = [await create_client(tenant) for _ in range(3)]
@@ -69,7 +68,7 @@ async def test_list_filters_and_pages(tenant: TenantCtx) -> None:
 
 
 async def test_detail_has_definition_and_logs(tenant: TenantCtx) -> None:
-    wf = await create_workflow(tenant, trigger_type="CLIENT_CREATED", actions=NOTE)
+    wf = await on_client_created(tenant, actions=NOTE)
     client = await create_client(tenant, name="Cleo")
     [execution] = await wait_executions(tenant, workflow_id=wf["id"])
     detail = await get_execution(tenant, execution["id"])
@@ -82,19 +81,16 @@ async def test_detail_has_definition_and_logs(tenant: TenantCtx) -> None:
 
 
 async def test_other_tenants_executions_are_404(tenant: TenantCtx, base_url: str) -> None:
-    import httpx
 
     from app.core.uow import unit_of_work
     from app.tenants.service import create_tenant
 
-    wf = await create_workflow(tenant, trigger_type="CLIENT_CREATED", actions=NOTE)
+    wf = await on_client_created(tenant, actions=NOTE)
     await create_client(tenant)
     [execution] = await wait_executions(tenant, workflow_id=wf["id"])
     async with unit_of_work():
         other = await create_tenant(name=f"Other {uuid4().hex[:6]}", admin_email="o@o.test")
-    async with httpx.AsyncClient(
-        base_url=base_url, headers={"Authorization": f"Bearer {other.api_key}"}
-    ) as http:
+    async with client_for(base_url, other.api_key) as http:
         for method, path in (
             ("GET", f"/api/v1/executions/{execution['id']}"),
             ("POST", f"/api/v1/executions/{execution['id']}/cancel"),
@@ -109,9 +105,8 @@ async def test_other_tenants_executions_are_404(tenant: TenantCtx, base_url: str
 
 
 async def test_cancel_a_waiting_execution(tenant: TenantCtx) -> None:
-    wf = await create_workflow(
+    wf = await on_client_created(
         tenant,
-        trigger_type="CLIENT_CREATED",
         actions=[
             {"type": "DELAY", "config": {"duration": {"seconds": 2}}},
             {"type": "ADD_NOTE", "config": {"body": "too late"}},
@@ -134,15 +129,7 @@ async def test_cancel_a_waiting_execution(tenant: TenantCtx) -> None:
 
 async def test_cancel_a_running_execution_stops_before_its_next_step(tenant: TenantCtx) -> None:
     assignee = uuid4()
-    wf = await create_workflow(
-        tenant,
-        trigger_type="CLIENT_CREATED",
-        actions=[
-            {"type": "ADD_NOTE", "config": {"body": "first"}},
-            task_step(assignee, attempts=10, backoff_s=0.5),
-            {"type": "ADD_NOTE", "config": {"body": "never"}},
-        ],
-    )
+    wf = await note_task_note(tenant, assignee, attempts=10, backoff_s=0.5, last="never")
     client = await create_client(tenant)
     [execution] = await wait_executions(tenant, workflow_id=wf["id"], terminal=False)
     await wait_for(
@@ -169,19 +156,11 @@ async def test_cancel_a_running_execution_stops_before_its_next_step(tenant: Ten
 
 async def test_retry_from_the_failed_step(tenant: TenantCtx) -> None:
     assignee = uuid4()
-    wf = await create_workflow(
-        tenant,
-        trigger_type="CLIENT_CREATED",
-        actions=[
-            {"type": "ADD_NOTE", "config": {"body": "first"}},
-            task_step(assignee, attempts=1, backoff_s=0),
-            {"type": "ADD_NOTE", "config": {"body": "last"}},
-        ],
-    )
+    wf = await note_task_note(tenant, assignee, attempts=1, backoff_s=0)
     client = await create_client(tenant)
     [execution] = await wait_executions(tenant, workflow_id=wf["id"])
     assert (execution["status"], execution["current_step"]) == ("FAILED", 1)
-    completed = await create_workflow(tenant, trigger_type="CLIENT_CREATED", actions=NOTE)
+    completed = await on_client_created(tenant, actions=NOTE)
     await create_client(tenant)
     [ok] = await wait_executions(tenant, workflow_id=completed["id"])
     conflict = await tenant.http.post(f"/api/v1/executions/{ok['id']}/retry")

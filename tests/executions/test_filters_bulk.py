@@ -10,18 +10,21 @@ import pytest
 from app.core.sql import fetch, fetchval
 from tests.conftest import TenantCtx
 from tests.engine.helpers import (
+    NOTE,
+    add_user,
     count,
     create_client,
     create_workflow,
+    note_task_note,
+    on_client_created,
+    task_step,
     unique,
     wait_executions,
     wait_for,
     wait_status,
 )
-from tests.engine.test_durability import add_user, task_step
 from tests.helpers import assert_problem
 
-NOTE = [{"type": "ADD_NOTE", "config": {"body": "hello {{client.name}}"}}]
 WAIT_AN_HOUR = [{"type": "DELAY", "config": {"duration": {"hours": 1}}}, *NOTE]
 
 
@@ -47,9 +50,8 @@ async def test_event_type_and_text_search(tenant: TenantCtx) -> None:
         trigger_config={"event": event},
         actions=[{"type": "ADD_NOTE", "config": {"body": "paid"}}],
     )
-    broken = await create_workflow(
+    broken = await on_client_created(
         tenant,
-        trigger_type="CLIENT_CREATED",
         actions=[{"type": "ADD_NOTE", "config": {"body": "{{ client.custom_fields.nope }}"}}],
     )
     client = await create_client(tenant)
@@ -99,14 +101,7 @@ async def test_retry_from_the_start_runs_every_step_again(
     tenant: TenantCtx, other: TenantCtx
 ) -> None:
     assignee = uuid4()
-    wf = await create_workflow(
-        tenant,
-        trigger_type="CLIENT_CREATED",
-        actions=[
-            {"type": "ADD_NOTE", "config": {"body": "first"}},
-            task_step(assignee, attempts=1, backoff_s=0),
-        ],
-    )
+    wf = await note_task_note(tenant, assignee, attempts=1, backoff_s=0, last=None)
     client = await create_client(tenant)
     [execution] = await wait_executions(tenant, workflow=wf["id"])
     assert (execution["status"], execution["current_step"]) == ("FAILED", 1)
@@ -135,8 +130,8 @@ async def test_retry_from_the_start_runs_every_step_again(
 async def test_bulk_cancel_previews_confirms_and_audits(
     tenant: TenantCtx, other: TenantCtx
 ) -> None:
-    wf = await create_workflow(tenant, trigger_type="CLIENT_CREATED", actions=WAIT_AN_HOUR)
-    done = await create_workflow(tenant, trigger_type="CLIENT_CREATED", actions=NOTE)
+    wf = await on_client_created(tenant, actions=WAIT_AN_HOUR)
+    done = await on_client_created(tenant, actions=NOTE)
     for _ in range(3):
         await create_client(tenant)
     waiting = await wait_for(
@@ -179,9 +174,8 @@ async def test_bulk_cancel_previews_confirms_and_audits(
 
 async def test_bulk_retry_from_the_failed_step(tenant: TenantCtx) -> None:
     assignee = uuid4()
-    wf = await create_workflow(
+    wf = await on_client_created(
         tenant,
-        trigger_type="CLIENT_CREATED",
         actions=[*NOTE, task_step(assignee, attempts=1, backoff_s=0)],
     )
     for _ in range(2):

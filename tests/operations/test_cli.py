@@ -6,28 +6,16 @@ import asyncio
 import os
 import re
 import subprocess
-import sys
-
-import httpx
 
 from app.core.config import PROJECT_ROOT
 from app.core.sql import fetchval
-from tests.conftest import TenantCtx
+from tests.conftest import TenantCtx, client_for
 from tests.db import create_database, drop_database, server_url
+from tests.helpers import cli
 
 
 async def _cli(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "DATABASE_URL": database_url}
-    return await asyncio.to_thread(
-        subprocess.run,
-        [sys.executable, "-m", "app.cli", *args],
-        cwd=PROJECT_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return await asyncio.to_thread(cli, *args, env={"DATABASE_URL": database_url})
 
 
 async def test_create_key_issues_a_working_key_for_an_existing_user(
@@ -40,9 +28,7 @@ async def test_create_key_issues_a_working_key_for_an_existing_user(
         line.split("=", 1)[1] for line in done.stdout.splitlines() if line.startswith("api_key=")
     )
     assert key != tenant.api_key
-    async with httpx.AsyncClient(
-        base_url=base_url, headers={"Authorization": f"Bearer {key}"}
-    ) as http:
+    async with client_for(base_url, key) as http:
         me = await http.get("/api/v1/clients")
     assert me.status_code == 200
     audit = await fetchval(

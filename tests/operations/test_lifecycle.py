@@ -18,6 +18,7 @@ import psutil
 import pytest
 
 from app.core.config import PROJECT_ROOT
+from tests.helpers import cli
 
 
 @pytest.fixture
@@ -50,30 +51,9 @@ async def test_serve_stops_its_embedded_postgres_and_exits_quietly(
     data_dir: Path, signum: signal.Signals
 ) -> None:
     tmp_path = data_dir
-    env = {
-        **{k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "QUEUE_URL")},
-        "DATA_DIR_PATH": str(tmp_path),
-        "PORT": "0",
-        "LOG_FORMAT": "json",
-        "LOG_LEVEL": "INFO",
-    }
-    process = subprocess.Popen(  # noqa: ASYNC220 - the service under test
-        [sys.executable, "-m", "app.cli", "serve"],
-        cwd=PROJECT_ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    assert process.stdout is not None
     lines: list[str] = []
+    process, url = await _start_serve(tmp_path, lines, LOG_LEVEL="INFO")
     try:
-        url = None
-        while url is None:
-            line = (await asyncio.to_thread(process.stdout.readline)).decode()
-            assert line, f"serve exited: {lines[-20:]}"
-            lines.append(line)
-            if "Uvicorn running on " in line:
-                url = json.loads(line)["event"].split("running on ")[1].split()[0]
         async with httpx.AsyncClient(base_url=url, timeout=10) as http:
             assert (await http.get("/ready")).status_code == 200
         assert _postgres_of(tmp_path / "pg"), "the embedded server should be running"
@@ -148,24 +128,32 @@ async def test_make_run_then_ctrl_c_leaves_no_postgres_of_data(data_dir: Path) -
     assert _postgres_of(data_dir / "data" / "pg") == []
 
 
-async def _start_serve(tmp_path: Path) -> tuple[subprocess.Popen[bytes], str]:
-    env = {
-        **{k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "QUEUE_URL")},
-        "DATA_DIR_PATH": str(tmp_path),
-        "PORT": "0",
-        "LOG_FORMAT": "json",
-    }
+async def _start_serve(
+    tmp_path: Path, lines: list[str] | None = None, **env: str
+) -> tuple[subprocess.Popen[bytes], str]:
+    """`crmflow serve` on the embedded database in tmp_path, JSON logs; its process and URL once
+    it listens (the lines it printed until then go to `lines`)."""
     process = subprocess.Popen(  # noqa: ASYNC220 - the service under test
         [sys.executable, "-m", "app.cli", "serve"],
         cwd=PROJECT_ROOT,
-        env=env,
+        env={
+            **{k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "QUEUE_URL")},
+            "DATA_DIR_PATH": str(tmp_path),
+            "PORT": "0",
+            "LOG_FORMAT": "json",
+            **env,
+        },
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )
     assert process.stdout is not None
+    seen = [] if lines is None else lines
     while True:
         line = (await asyncio.to_thread(process.stdout.readline)).decode()
-        assert line, "serve exited before listening"
+        if not line:
+            process.wait()
+            raise AssertionError(f"serve exited before listening: {seen[-20:]}")
+        seen.append(line)
         if "Uvicorn running on " in line:
             return process, json.loads(line)["event"].split("running on ")[1].split()[0]
 
@@ -176,19 +164,8 @@ async def test_crmflow_stop_stops_what_a_killed_service_left(data_dir: Path) -> 
     process.kill()  # SIGKILL: no exit handler runs, the embedded server is left behind
     await asyncio.to_thread(process.wait, 30)
     assert _postgres_of(tmp_path / "pg")
-    env = {
-        **{k: v for k, v in os.environ.items() if k != "DATABASE_URL"},
-        "DATA_DIR_PATH": str(tmp_path),
-    }
     done = await asyncio.to_thread(
-        subprocess.run,
-        [sys.executable, "-m", "app.cli", "stop"],
-        cwd=PROJECT_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
+        cli, "stop", env={"DATABASE_URL": None, "DATA_DIR_PATH": str(tmp_path)}, timeout=60
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "stopped" in done.stdout

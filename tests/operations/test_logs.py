@@ -12,7 +12,7 @@ import pytest
 from app.core.config import get_settings
 from app.core.logging import configure_from_settings, configure_logging
 from tests.conftest import TenantCtx
-from tests.engine.helpers import create_workflow, unique, wait_executions
+from tests.engine.helpers import create_workflow, on_client_created, unique, wait_executions
 from tests.operations.helpers import records
 
 
@@ -58,9 +58,8 @@ async def test_generated_request_id_is_echoed(anon: httpx.AsyncClient) -> None:
 
 
 async def test_levels_mean_something(tenant: TenantCtx, json_log: io.StringIO) -> None:
-    workflow = await create_workflow(
+    workflow = await on_client_created(
         tenant,
-        trigger_type="CLIENT_CREATED",
         actions=[{"type": "WEBHOOK", "config": {"url": "http://10.255.255.1/hook"}}],
     )
     response = await tenant.http.post("/api/v1/clients", json={"name": "Bob"})

@@ -22,7 +22,13 @@ from app.webhooks.signing import SIGNATURE_HEADER
 from app.worker.queue import build_queue
 from tests.conftest import TenantCtx
 from tests.db import create_database, drop_database, server_url
-from tests.engine.helpers import create_client, create_workflow, wait_executions, wait_for
+from tests.engine.helpers import (
+    create_client,
+    create_workflow,
+    on_client_created,
+    wait_executions,
+    wait_for,
+)
 from tests.operations.helpers import Scrape, scrape
 from tests.webhooks.conftest import signed
 
@@ -42,9 +48,8 @@ def workflow_label() -> Iterator[None]:
 async def test_execution_metrics_move_by_the_right_amounts(
     tenant: TenantCtx, anon: httpx.AsyncClient, workflow_label: None
 ) -> None:
-    ok = await create_workflow(
+    ok = await on_client_created(
         tenant,
-        trigger_type="CLIENT_CREATED",
         actions=[
             {"type": "ADD_TAG", "config": {"tag": "one"}},
             {"type": "ADD_TAG", "config": {"tag": "two"}},
@@ -141,9 +146,8 @@ async def test_inbound_webhook_outcomes_are_counted(
 async def test_failed_step_and_webhook_outcome(
     tenant: TenantCtx, anon: httpx.AsyncClient, workflow_label: None
 ) -> None:
-    failing = await create_workflow(
+    failing = await on_client_created(
         tenant,
-        trigger_type="CLIENT_CREATED",
         # A private address is refused by the address guard: failed at once, never retried.
         actions=[{"type": "WEBHOOK", "config": {"url": "http://10.255.255.1/hook"}}],
     )

@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
+import asyncio
 import uuid
-from typing import Any
 from uuid import UUID
 
 import msgspec
 
-from app.core.config import PROJECT_ROOT, get_settings
+from app.core.config import get_settings
 from app.core.sql import fetch, fetchval
 from app.core.uow import unit_of_work
 from app.retention.service import prune, set_policy
 from tests.conftest import TenantCtx
 from tests.engine.helpers import create_workflow
+from tests.helpers import cli
 
 
 async def _slug(tenant: TenantCtx) -> str:
@@ -272,15 +270,8 @@ async def test_prune_dry_run_command(tenant: TenantCtx, database_url: str) -> No
     wf = await _workflow(tenant)
     old = await _execution(tenant, wf, days=20)
     slug = await _slug(tenant)
-    env: dict[str, Any] = {**os.environ, "DATABASE_URL": database_url}
-    done = subprocess.run(  # noqa: ASYNC221 - a short CLI run
-        [sys.executable, "-m", "app.cli", "prune", "--dry-run", "--tenant", slug],
-        cwd=PROJECT_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
+    done = await asyncio.to_thread(
+        cli, "prune", "--dry-run", "--tenant", slug, env={"DATABASE_URL": database_url}
     )
     assert done.returncode == 0, done.stderr
     assert f"{slug}: would delete executions=1, execution_logs=2" in done.stdout

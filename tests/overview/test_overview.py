@@ -9,10 +9,15 @@ import httpx
 
 from tests.conftest import TenantCtx
 from tests.emails.conftest import make_email
-from tests.engine.helpers import create_client, create_workflow, wait_executions
+from tests.engine.helpers import (
+    NOTE,
+    create_client,
+    create_workflow,
+    on_client_created,
+    wait_executions,
+)
 from tests.helpers import assert_problem
 
-NOTE = [{"type": "ADD_NOTE", "config": {"body": "hello {{client.name}}"}}]
 BROKEN = [{"type": "ADD_NOTE", "config": {"body": "{{ client.custom_fields.nope }}"}}]
 
 
@@ -55,7 +60,7 @@ async def test_overview_and_activity(
 
 
 async def test_client_timeline(tenant: TenantCtx, other: TenantCtx) -> None:
-    await create_workflow(tenant, trigger_type="CLIENT_CREATED", actions=NOTE)
+    await on_client_created(tenant, actions=NOTE)
     client = await create_client(tenant, name="Tia")
     await wait_executions(tenant, client=client["id"])
     task = await tenant.http.post(

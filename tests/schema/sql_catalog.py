@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from app.core.config import PROJECT_ROOT
+from app.core.listing import CreatedSort
 
 SQL_CALLS = frozenset({"fetch", "fetchrow", "fetchval", "execute", "executemany"})
 
@@ -52,12 +53,6 @@ DYNAMIC: dict[tuple[str, str, str], list[str]] = {
     ("app/users/service.py", "update_user", "sets"): [_sets("name", "role", "is_active")],
     ("app/tasks/service.py", "update_task", "sets"): [
         _sets("title", "description", "status", "priority", "due_at", "assignee", "client")
-    ],
-    ("app/audit/queries.py", "list_audit_logs", "column"): [
-        "resource_type",
-        "resource_id",
-        '"user"',
-        "action",
     ],
 }
 
@@ -334,28 +329,18 @@ def _keyword(node: ast.Call, name: str) -> ast.expr | None:
 
 def _listing_statements(call: ast.Call, ctx: _Context) -> list[str]:
     """The fullest query a keyset_rows call can send: every filter, the cursor, each sort."""
-    select, from_ = _keyword(call, "select"), _keyword(call, "from_")
-    id_column, sort = _keyword(call, "id_column"), _keyword(call, "sort")
-    if select is None or from_ is None or id_column is None or sort is None:
+    select, from_, alias = (_keyword(call, k) for k in ("select", "from_", "alias"))
+    if select is None or from_ is None or alias is None:
         raise _Unresolvable(ast.unparse(call))
     where_arg = _keyword(call, "where")
     clauses = _where_clauses(where_arg, ctx) if where_arg is not None else []
-    if isinstance(sort, ast.Name):
-        assigned = ctx.assignments(sort.id)
-        if len(assigned) != 1:
-            raise _Unresolvable(ast.unparse(sort))
-        sort = assigned[0]
-    if not (isinstance(sort, ast.Call) and _call_name(sort) == "sort_spec"):
-        raise _Unresolvable(ast.unparse(sort))
-    alias = _keyword(sort, "alias")
-    if alias is None:
-        raise _Unresolvable(ast.unparse(sort))
     (alias_text,) = _variants(alias, ctx)
-    columns = {value.lstrip("-") for value in _sort_values(ctx)}
+    id_text = f"{alias_text}.id"
+    sorts = _keyword(call, "sorts")
+    enum = CreatedSort if sorts is None else _eval(sorts, ctx, vars(ctx.module))
+    columns = {str(member.value).lstrip("-") for member in enum}
     statements = []
-    for select_text, from_text, id_text in itertools.product(
-        _variants(select, ctx), _variants(from_, ctx), _variants(id_column, ctx)
-    ):
+    for select_text, from_text in itertools.product(_variants(select, ctx), _variants(from_, ctx)):
         for column in sorted(columns):
             where = " AND ".join(
                 [*clauses, f"({alias_text}.{column}, {id_text}) < ({_PARAM}, {_PARAM})"]
@@ -381,11 +366,10 @@ def _where_clauses(node: ast.expr, ctx: _Context) -> list[str]:
                 for call in ast.walk(ctx.function)
                 if isinstance(call, ast.Call)
                 and isinstance(call.func, ast.Attribute)
-                and call.func.attr == "add"
                 and isinstance(call.func.value, ast.Name)
                 and call.func.value.id == node.id
                 and call.args
-                for text in _variants(call.args[0], ctx)
+                for text in _helper_clauses(call, ctx)
             ]
             node = assigned[0]
     builder_ctx = ctx
@@ -399,27 +383,27 @@ def _where_clauses(node: ast.expr, ctx: _Context) -> list[str]:
     assert builder_ctx.function is not None
     clauses: list[str] = []
     for call in ast.walk(builder_ctx.function):
-        if (
-            isinstance(call, ast.Call)
-            and isinstance(call.func, ast.Attribute)
-            and call.func.attr == "add"
-            and call.args
-        ):
-            clauses.extend(_variants(call.args[0], builder_ctx))
+        if isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute) and call.args:
+            clauses.extend(_helper_clauses(call, builder_ctx))
     return clauses if builder_ctx is ctx else clauses + extra
 
 
-def _sort_values(ctx: _Context) -> list[str]:
-    """The values of the enum the function's `sort` argument is annotated with."""
-    function = ctx.function
-    assert isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef))
-    for arg in [*function.args.args, *function.args.kwonlyargs]:
-        if arg.arg == "sort" and arg.annotation is not None:
-            enum = eval(  # noqa: S307
-                compile(ast.Expression(arg.annotation), ctx.path, "eval"), vars(ctx.module)
-            )
-            return [str(member.value) for member in enum]
-    raise _Unresolvable(f"{ctx.function_name}: no `sort` argument annotated with its enum")
+def _helper_clauses(call: ast.Call, ctx: _Context) -> list[str]:
+    """The clauses one call on a Where adds: `.add(text)`, `.equal(column, value)`,
+    `.created_between(alias, after, before)` (see app/core/listing.py)."""
+    assert isinstance(call.func, ast.Attribute)
+    method = call.func.attr
+    if method == "add":
+        return _variants(call.args[0], ctx)
+    if method == "equal":
+        return [f"{column} = {_PARAM}" for column in _variants(call.args[0], ctx)]
+    if method == "created_between":
+        return [
+            f"{alias}.created_at {op} {_PARAM}"
+            for alias in _variants(call.args[0], ctx)
+            for op in (">=", "<")
+        ]
+    return []
 
 
 def collect(root: Path = PROJECT_ROOT) -> tuple[list[Statement], list[Unresolved]]:

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import httpx
-
 from app.core.sql import fetchrow
-from tests.conftest import TenantCtx
+from tests.conftest import TenantCtx, client_for
 from tests.helpers import all_pages, assert_problem, make_client
 
 
@@ -57,9 +55,7 @@ async def test_every_resource_of_another_tenant_is_404(
     row = await fetchrow("SELECT revoked_at FROM api_keys WHERE id = $1", key["id"])
     assert row is not None
     assert row["revoked_at"] is None
-    async with httpx.AsyncClient(
-        base_url=base_url, headers={"Authorization": f"Bearer {key['key']}"}
-    ) as http:
+    async with client_for(base_url, key["key"]) as http:
         assert (await http.get("/api/v1/clients")).status_code == 200
     for url in (
         "/api/v1/clients",

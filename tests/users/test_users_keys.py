@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 
 from app.core.sql import fetch, fetchrow
-from tests.conftest import TenantCtx
+from tests.conftest import TenantCtx, client_for
 from tests.helpers import all_pages, assert_problem
 
 
@@ -70,9 +70,7 @@ async def test_key_is_shown_once_stored_hashed_and_revocable(
     assert mine["last_used_at"] is None
     assert "key" not in (await tenant.http.get(f"/api/v1/api-keys/{key['id']}")).json()
 
-    async with httpx.AsyncClient(
-        base_url=base_url, headers={"Authorization": f"Bearer {plaintext}"}
-    ) as http:
+    async with client_for(base_url, plaintext) as http:
         assert (await http.get("/api/v1/clients")).status_code == 200
         used = (await tenant.http.get(f"/api/v1/api-keys/{key['id']}")).json()
         assert used["last_used_at"] is not None
@@ -102,9 +100,7 @@ async def test_deactivated_user_key_is_401(tenant: TenantCtx, base_url: str) -> 
     user = (await tenant.http.post("/api/v1/users", json={"email": "gone@x.test"})).json()
     key = (await tenant.http.post("/api/v1/api-keys", json={"user_id": user["id"]})).json()
     await tenant.http.patch(f"/api/v1/users/{user['id']}", json={"is_active": False})
-    async with httpx.AsyncClient(
-        base_url=base_url, headers={"Authorization": f"Bearer {key['key']}"}
-    ) as http:
+    async with client_for(base_url, key["key"]) as http:
         assert_problem(await http.get("/api/v1/clients"), 401)
 
 
@@ -177,9 +173,7 @@ async def test_cli_create_tenant_prints_a_working_key(database_url: str, base_ur
     )
     assert code == 0, err
     lines = dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
-    async with httpx.AsyncClient(
-        base_url=base_url, headers={"Authorization": f"Bearer {lines['api_key']}"}
-    ) as http:
+    async with client_for(base_url, lines["api_key"]) as http:
         me = await http.get(f"/api/v1/users/{lines['admin_user_id']}")
         assert me.status_code == 200
         assert me.json()["email"] == f"cli@{suffix}.test"

@@ -46,6 +46,19 @@ class ReceiverApp:
     def at(self, path: str) -> list[Seen]:
         return [s for s in self.seen if s.path == path]
 
+    async def record(self, scope: dict[str, Any], receive: Any) -> Seen:
+        """Read the request's whole body; remember and return what came in."""
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
+        seen = Seen(scope["method"], scope["path"], headers, body)
+        self.seen.append(seen)
+        return seen
+
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
             while True:
@@ -55,14 +68,7 @@ class ReceiverApp:
                 elif message["type"] == "lifespan.shutdown":
                     await send({"type": "lifespan.shutdown.complete"})
                     return
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
-        headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
-        self.seen.append(Seen(scope["method"], scope["path"], headers, body))
+        await self.record(scope, receive)
         gate = self.holds.get(scope["path"])
         if gate is not None:
             await gate.wait()

@@ -13,12 +13,10 @@ import json
 import os
 from typing import Any
 
-import httpx
-
 from app.core.crypto import decrypt_secret
 from app.core.sql import fetch, fetchval
 from app.core.uow import unit_of_work
-from tests.conftest import TenantCtx
+from tests.conftest import TenantCtx, client_for
 from tests.dashboard.conftest import sign_in
 from tests.engine.helpers import get_execution, wait_executions
 from tests.helpers import add_member_key
@@ -89,9 +87,7 @@ async def test_header_values_are_encrypted_and_redacted_everywhere_in_the_workfl
     client = await make_client(tenant)
     dry_body = {"client_id": str(client["id"])}
     member_key = await add_member_key(tenant)
-    async with httpx.AsyncClient(
-        base_url=base_url, headers={"Authorization": f"Bearer {member_key}"}, timeout=30
-    ) as member:
+    async with client_for(base_url, member_key) as member:
         for response in (
             await member.get(f"{API}/{wf['id']}"),
             await member.get(API),

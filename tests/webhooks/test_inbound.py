@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 
 from app.core.sql import fetch, fetchrow, fetchval
-from tests.conftest import TenantCtx
+from tests.conftest import TenantCtx, client_for
 from tests.webhooks.conftest import signed
 
 
@@ -119,9 +119,7 @@ async def test_sources_are_admin_only_and_the_secret_is_shown_once(
     key = await tenant.http.post(
         "/api/v1/api-keys", json={"name": "m", "user_id": user.json()["id"]}
     )
-    async with httpx.AsyncClient(
-        base_url=base_url, headers={"Authorization": f"Bearer {key.json()['key']}"}
-    ) as member:
+    async with client_for(base_url, key.json()["key"]) as member:
         assert (await member.get("/api/v1/webhook-sources")).status_code == 403
         assert (
             await member.post("/api/v1/webhook-sources", json={"source": "mine"})
@@ -155,7 +153,7 @@ async def test_rotation_retires_the_old_secret_and_delete_closes_the_source(
             tenant.tenant_id,
         )
     ]
-    assert actions == ["webhook_source.create", "webhook_source.rotate", "webhook_source.delete"]
+    assert actions == ["create", "rotate", "delete"]
 
 
 async def test_another_tenant_cannot_manage_my_sources(

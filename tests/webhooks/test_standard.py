@@ -21,7 +21,7 @@ from app.webhooks import standard
 from app.workflows.definition import WebhookConfig
 from tests.conftest import TenantCtx, listening_socket
 from tests.webhooks.conftest import outbound_settings, step_context
-from tests.webhooks.receiver import Receiver, ReceiverApp, Seen
+from tests.webhooks.receiver import Receiver, ReceiverApp
 
 # The spec's published vector (standard-webhooks libraries' test suites).
 VECTOR_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
@@ -120,16 +120,9 @@ class VerifyingApp(ReceiverApp):
         if scope["type"] != "http":
             await super().__call__(scope, receive, send)
             return
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
-        headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
-        self.seen.append(Seen(scope["method"], scope["path"], headers, body))
+        seen = await self.record(scope, receive)
         try:
-            self.verified.append(self.webhook.verify(body, headers))
+            self.verified.append(self.webhook.verify(seen.body, seen.headers))
             status = 200
         except WebhookVerificationError:
             status = 401

@@ -47,7 +47,7 @@ async def test_create_returns_the_stored_workflow(tenant: TenantCtx):
     fetched = await tenant.http.get(f"{API}/{wf['id']}")
     assert fetched.status_code == 200
     assert fetched.json() == wf
-    assert await audit_actions(tenant, wf["id"]) == ["workflow.create"]
+    assert await audit_actions(tenant, wf["id"]) == ["create"]
 
 
 async def test_create_active_when_asked(tenant: TenantCtx):
@@ -140,7 +140,7 @@ async def test_update_bumps_version_only_for_definition_changes(tenant: TenantCt
 
     stored = await fetch("SELECT version, name FROM workflows WHERE id = $1", wf["id"])
     assert (stored[0]["version"], stored[0]["name"]) == (6, "Renamed")
-    assert (await audit_actions(tenant, wf["id"])).count("workflow.update") == 6
+    assert (await audit_actions(tenant, wf["id"])).count("update") == 6
 
 
 async def test_update_validates_against_the_merged_definition(tenant: TenantCtx):
@@ -170,9 +170,9 @@ async def test_activate_and_deactivate(tenant: TenantCtx):
     assert off.json()["is_active"] is False
     assert (await tenant.http.get(url)).json()["is_active"] is False
     assert await audit_actions(tenant, wf["id"]) == [
-        "workflow.create",
-        "workflow.activate",
-        "workflow.deactivate",
+        "create",
+        "activate",
+        "deactivate",
     ]
 
 
@@ -183,7 +183,7 @@ async def test_delete(tenant: TenantCtx):
     assert response.status_code == 204
     assert (await tenant.http.get(url)).status_code == 404
     assert (await tenant.http.delete(url)).status_code == 404
-    assert await audit_actions(tenant, wf["id"]) == ["workflow.create", "workflow.delete"]
+    assert await audit_actions(tenant, wf["id"]) == ["create", "delete"]
 
 
 async def test_member_reads_but_cannot_write(tenant: TenantCtx, member: httpx.AsyncClient):

@@ -160,7 +160,7 @@ async def test_manual_trigger_records_a_manual_event(tenant: TenantCtx):
         "SELECT action FROM audit_logs WHERE tenant = $1 AND resource_id = $2 AND action = $3",
         tenant.tenant_id,
         wf["id"],
-        "workflow.trigger",
+        "trigger",
     )
     assert len(audit) == 1
 

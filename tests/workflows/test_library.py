@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 from uuid import UUID
 
@@ -337,25 +337,7 @@ async def test_versions_are_kept_diffed_and_restored(tenant: TenantCtx) -> None:
     assert missing.status_code == 404
 
 
-@pytest.fixture
-async def second_tenant(base_url: str) -> AsyncIterator[TenantCtx]:
-    from app.core.uow import unit_of_work
-    from app.tenants.service import create_tenant
-
-    suffix = os.urandom(4).hex()
-    async with unit_of_work():
-        boot = await create_tenant(name=f"Second {suffix}", admin_email=f"admin@s{suffix}.test")
-    async with httpx.AsyncClient(
-        base_url=base_url, headers={"Authorization": f"Bearer {boot.api_key}"}, timeout=30
-    ) as http:
-        yield TenantCtx(
-            tenant_id=boot.tenant_id, admin_id=boot.admin_user_id, api_key=boot.api_key, http=http
-        )
-
-
-async def test_export_and_import_into_another_tenant(
-    tenant: TenantCtx, second_tenant: TenantCtx
-) -> None:
+async def test_export_and_import_into_another_tenant(tenant: TenantCtx, other: TenantCtx) -> None:
     admin_email = await fetchval("SELECT email FROM users WHERE id = $1", tenant.admin_id)
     a = await tenant.http.post(
         "/api/v1/workflows",
@@ -394,7 +376,7 @@ async def test_export_and_import_into_another_tenant(
     assert only_b.json()["ids"] == [b["id"]]
 
     # The second tenant has a user with the same email: assignees map to them.
-    same = await second_tenant.http.post(
+    same = await other.http.post(
         "/api/v1/users", json={"email": admin_email, "name": "Ada too", "role": "member"}
     )
     assert same.status_code == 201, same.text
@@ -403,16 +385,14 @@ async def test_export_and_import_into_another_tenant(
     broken = json.loads(text)
     broken["workflows"][1]["actions"][0]["config"].pop("to")
     broken["workflows"][1]["conditions"] = {"field": "client.acount_manager", "operator": "exists"}
-    refused = await second_tenant.http.post("/api/v1/workflows/import", json=broken)
+    refused = await other.http.post("/api/v1/workflows/import", json=broken)
     assert refused.status_code == 422, refused.text
     paths = {e["path"] for e in refused.json()["errors"]}
     assert paths == {"$.workflows[1].actions[0].config.to", "$.workflows[1].conditions.field"}
-    count = await fetchval(
-        "SELECT count(*) FROM workflows WHERE tenant = $1", second_tenant.tenant_id
-    )
+    count = await fetchval("SELECT count(*) FROM workflows WHERE tenant = $1", other.tenant_id)
     assert count == 0
 
-    imported = await second_tenant.http.post("/api/v1/workflows/import", json=document)
+    imported = await other.http.post("/api/v1/workflows/import", json=document)
     assert imported.status_code == 201, imported.text
     result = imported.json()
     new_ids = [w["id"] for w in result["items"]]
@@ -423,5 +403,5 @@ async def test_export_and_import_into_another_tenant(
     assert "secret" not in result["items"][0]["actions"][1]["config"]
     assert result["items"][1]["name"] == "VIP welcome"
     # The first tenant's workflows are untouched and invisible to the second.
-    mine = await second_tenant.http.get(f"/api/v1/workflows/{a.json()['id']}")
+    mine = await other.http.get(f"/api/v1/workflows/{a.json()['id']}")
     assert mine.status_code == 404

@@ -36,4 +36,4 @@ async def add_note(ctx: StepContext, config: AddNoteConfig) -> dict[str, Any]:
         )
     except AppError as exc:
         raise service_error(exc) from exc
-    return {"note_id": str(note["id"])}
+    return {"note_id": str(note.id)}

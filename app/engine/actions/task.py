@@ -55,4 +55,4 @@ async def create_task(ctx: StepContext, config: CreateTaskConfig) -> dict[str, A
         )
     except AppError as exc:
         raise service_error(exc) from exc
-    return {"task_id": str(task["id"]), "title": title}
+    return {"task_id": str(task.id), "title": title}
