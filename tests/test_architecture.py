@@ -69,12 +69,24 @@ def _texts(node: ast.expr) -> list[str]:
     return [ast.unparse(node)]
 
 
+def _records_audit(func: ast.expr) -> bool:
+    """record_audit(...), or AUDIT.record(...) on a feature's AuditTrail."""
+    if isinstance(func, ast.Name):
+        return func.id == "record_audit"
+    return (
+        isinstance(func, ast.Attribute)
+        and func.attr == "record"
+        and isinstance(func.value, ast.Name)
+        and func.value.id == "AUDIT"
+    )
+
+
 def audit_actions() -> dict[str, list[str]]:
-    """{where: the action texts} of every record_audit(...) call in app/ (f-string parts as x)."""
+    """{where: the action texts} of every audit call in app/ (f-string parts as x)."""
     found: dict[str, list[str]] = {}
     for path in sorted(APP.rglob("*.py")):
         for node in ast.walk(ast.parse(path.read_text())):
-            if not (isinstance(node, ast.Call) and getattr(node.func, "id", "") == "record_audit"):
+            if not (isinstance(node, ast.Call) and _records_audit(node.func)):
                 continue
             (action,) = [k.value for k in node.keywords if k.arg == "action"]
             texts = _texts(action)

@@ -9,7 +9,7 @@ from typing import Any
 from uuid import UUID, uuid4
 
 from app.api_keys.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyOut, ApiKeyPage
-from app.audit.service import record_audit
+from app.audit.service import AuditTrail
 from app.core.auth import generate_api_key
 from app.core.auth_cache import auth_changed
 from app.core.errors import FieldError, NotFoundError, UnprocessableError
@@ -18,6 +18,7 @@ from app.core.sql import fetchrow, to_struct
 from app.users.service import active_user_by_email
 
 RESOURCE = "api_key"
+AUDIT = AuditTrail(RESOURCE)
 _COLUMNS = "k.id, k.name, k.prefix, k.user, k.last_used_at, k.revoked_at, k.created_at"
 _FROM = 'api_keys k JOIN users u ON u.id = k."user"'
 
@@ -47,10 +48,9 @@ async def create_api_key(*, tenant_id: UUID, actor_id: UUID, data: ApiKeyCreate)
         raise UnprocessableError(
             "The user does not exist.", errors=[FieldError("$.user_id", "unknown user")]
         )
-    await record_audit(
+    await AUDIT.record(
         tenant_id=tenant_id,
         action="create",
-        resource_type=RESOURCE,
         resource_id=row["id"],
         after={"name": data.name, "prefix": key.prefix, "user_id": str(user_id)},
     )
@@ -88,10 +88,9 @@ async def revoke_api_key(*, tenant_id: UUID, key_id: UUID) -> ApiKeyOut:
     if row is None:
         raise NotFoundError("No such API key.")
     await auth_changed()  # every API process forgets cached principals at the commit
-    await record_audit(
+    await AUDIT.record(
         tenant_id=tenant_id,
         action="revoke",
-        resource_type=RESOURCE,
         resource_id=key_id,
         before={"revoked_at": None},
         after={"revoked_at": row["revoked_at"].isoformat()},

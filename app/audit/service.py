@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -85,3 +86,30 @@ async def record_audit(
     )
     if not defer_insert(_DEFERRED_AUDIT, row):
         await fetch(_INSERT_AUDIT, *row)
+
+
+@dataclass(frozen=True)
+class AuditTrail:
+    """The audit trail of one resource type, for the service that owns it:
+    `AUDIT = AuditTrail("task")`, then `await AUDIT.record(tenant_id=…, action=…, …)`."""
+
+    resource_type: str
+
+    async def record(
+        self,
+        *,
+        tenant_id: UUID,
+        action: str,
+        resource_id: UUID | str | None,
+        before: Mapping[str, Any] | None = None,
+        after: Mapping[str, Any] | None = None,
+    ) -> None:
+        """record_audit for this resource type."""
+        await record_audit(
+            tenant_id=tenant_id,
+            action=action,
+            resource_type=self.resource_type,
+            resource_id=resource_id,
+            before=before,
+            after=after,
+        )

@@ -15,7 +15,7 @@ from uuid import UUID, uuid4
 
 import msgspec
 
-from app.audit.service import record_audit
+from app.audit.service import AuditTrail
 from app.clients.schemas import (
     ClientCreate,
     ClientFilters,
@@ -36,6 +36,7 @@ from app.events.service import record_event
 from tables.enums import TriggerType
 
 RESOURCE = "client"
+AUDIT = AuditTrail(RESOURCE)
 COLUMNS = (
     "id, owner, name, email, phone, company, status, tags, custom_fields, external_id, "
     "created_at, updated_at"
@@ -169,13 +170,7 @@ async def create_client(
         depth=depth,
         caused_by_execution=caused_by_execution,
     )
-    await record_audit(
-        tenant_id=tenant_id,
-        action="create",
-        resource_type=RESOURCE,
-        resource_id=client_id,
-        after=snap,
-    )
+    await AUDIT.record(tenant_id=tenant_id, action="create", resource_id=client_id, after=snap)
     return snap
 
 
@@ -277,13 +272,8 @@ async def _audit_change(
     b = {k: v for k, v in before.items() if k != "updated_at"}
     a = {k: v for k, v in after.items() if k != "updated_at"}
     if b != a:
-        await record_audit(
-            tenant_id=tenant_id,
-            action="update",
-            resource_type=RESOURCE,
-            resource_id=client_id,
-            before=b,
-            after=a,
+        await AUDIT.record(
+            tenant_id=tenant_id, action="update", resource_id=client_id, before=b, after=a
         )
 
 
@@ -312,10 +302,9 @@ async def _retag(*, tenant_id: UUID, client_id: UUID, tag: str, add: bool) -> di
     after = snapshot(row)
     old_tags = list(row["old_tags"] or [])
     if old_tags != after["tags"]:
-        await record_audit(
+        await AUDIT.record(
             tenant_id=tenant_id,
             action="add_tag" if add else "remove_tag",
-            resource_type=RESOURCE,
             resource_id=client_id,
             before={"tags": old_tags},
             after={"tags": after["tags"]},
@@ -348,12 +337,8 @@ async def delete_client(*, tenant_id: UUID, client_id: UUID) -> None:
     )
     if row is None:
         raise NotFoundError("No such client.")
-    await record_audit(
-        tenant_id=tenant_id,
-        action="delete",
-        resource_type=RESOURCE,
-        resource_id=client_id,
-        before=snapshot(row),
+    await AUDIT.record(
+        tenant_id=tenant_id, action="delete", resource_id=client_id, before=snapshot(row)
     )
     files = [k["storage_key"] for k in keys]
     call_after_commit(lambda: remove_files(files))

@@ -13,7 +13,7 @@ from uuid import UUID, uuid4
 import asyncpg
 from litestar.datastructures import UploadFile
 
-from app.audit.service import record_audit
+from app.audit.service import AuditTrail
 from app.core.errors import NotFoundError
 from app.core.listing import FIRST_PAGE, PageQuery, Where, keyset_rows
 from app.core.sql import fetchrow, to_struct
@@ -24,6 +24,7 @@ from app.events.service import record_event
 from tables.enums import TriggerType
 
 RESOURCE = "document"
+AUDIT = AuditTrail(RESOURCE)
 _COLUMNS = (
     "d.id, d.client, d.filename, d.content_type, d.size_bytes, d.sha256, d.uploaded_by, "
     "d.created_at, d.storage_key"
@@ -116,10 +117,9 @@ async def _insert(
         client_id=client_id,
         actor_id=actor_id,
     )
-    await record_audit(
+    await AUDIT.record(
         tenant_id=tenant_id,
         action="create",
-        resource_type=RESOURCE,
         resource_id=document_id,
         after={**payload, "client_id": str(client_id)},
     )
@@ -162,10 +162,9 @@ async def delete_document(*, tenant_id: UUID, document_id: UUID) -> None:
     if row is None:
         raise NotFoundError("No such document.")
     doc = _out(row)
-    await record_audit(
+    await AUDIT.record(
         tenant_id=tenant_id,
         action="delete",
-        resource_type=RESOURCE,
         resource_id=document_id,
         before={"client_id": str(doc.client_id), "filename": doc.filename, "sha256": doc.sha256},
     )

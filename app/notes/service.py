@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 from uuid import UUID, uuid4
 
-from app.audit.service import record_audit
+from app.audit.service import AuditTrail
 from app.core.errors import FieldError, NotFoundError, UnprocessableError
 from app.core.listing import FIRST_PAGE, PageQuery, Where, keyset_rows
 from app.core.sql import fetchrow, to_struct
@@ -16,6 +16,7 @@ from app.core.text import trim
 from app.notes.schemas import NoteOut, NotePage
 
 RESOURCE = "note"
+AUDIT = AuditTrail(RESOURCE)
 _RETURNING = "id, client, body, author, execution, created_at, updated_at"
 
 
@@ -52,10 +53,9 @@ async def add_note(
             "The client does not exist.", errors=[FieldError("$.client_id", "unknown client")]
         )
     note = _out(row)
-    await record_audit(
+    await AUDIT.record(
         tenant_id=tenant_id,
         action="create",
-        resource_type=RESOURCE,
         resource_id=row["id"],
         after={"client_id": str(note.client_id), "body": body},
     )
@@ -90,10 +90,9 @@ async def update_note(*, tenant_id: UUID, note_id: UUID, body: str) -> NoteOut:
     )
     if row is None:
         raise NotFoundError("No such note.")
-    await record_audit(
+    await AUDIT.record(
         tenant_id=tenant_id,
         action="update",
-        resource_type=RESOURCE,
         resource_id=note_id,
         before={"body": row["old_body"]},
         after={"body": body},
@@ -110,10 +109,9 @@ async def delete_note(*, tenant_id: UUID, note_id: UUID) -> None:
     )
     if row is None:
         raise NotFoundError("No such note.")
-    await record_audit(
+    await AUDIT.record(
         tenant_id=tenant_id,
         action="delete",
-        resource_type=RESOURCE,
         resource_id=note_id,
         before={"client_id": str(row["client"]), "body": row["body"]},
     )

@@ -11,7 +11,7 @@ from uuid import UUID, uuid4
 
 import msgspec
 
-from app.audit.service import record_audit
+from app.audit.service import AuditTrail
 from app.core.errors import FieldError, NotFoundError, UnprocessableError
 from app.core.listing import FIRST_PAGE, PageQuery, Where, keyset_rows
 from app.core.sql import fetchrow, fetchval, to_struct
@@ -20,6 +20,7 @@ from app.tasks.schemas import TaskFilters, TaskOut, TaskPage, TaskUpdate
 from tables.enums import TaskPriority
 
 RESOURCE = "task"
+AUDIT = AuditTrail(RESOURCE)
 COLUMNS = (
     "id, client, title, description, priority, status, due_at, assignee, execution, "
     "created_at, updated_at"
@@ -107,10 +108,9 @@ async def create_task(
         )
         raise UnprocessableError("The task refers to rows that do not exist.", errors=errors)
     task = to_out(row)
-    await record_audit(
+    await AUDIT.record(
         tenant_id=tenant_id,
         action="create",
-        resource_type=RESOURCE,
         resource_id=row["id"],
         after=_values(task, "id", "created_at", "updated_at"),
     )
@@ -159,10 +159,9 @@ async def update_task(*, tenant_id: UUID, task_id: UUID, changes: TaskUpdate) ->
         raise NotFoundError("No such task.")
     after = to_out(row)
     before = _values(to_out({c: row[f"old_{c}"] for c in cols}), "updated_at")
-    await record_audit(
+    await AUDIT.record(
         tenant_id=tenant_id,
         action="update",
-        resource_type=RESOURCE,
         resource_id=task_id,
         before=before,
         after=_values(after, "updated_at"),
@@ -176,12 +175,8 @@ async def delete_task(*, tenant_id: UUID, task_id: UUID) -> None:
     )
     if row is None:
         raise NotFoundError("No such task.")
-    await record_audit(
-        tenant_id=tenant_id,
-        action="delete",
-        resource_type=RESOURCE,
-        resource_id=task_id,
-        before=_values(to_out(row)),
+    await AUDIT.record(
+        tenant_id=tenant_id, action="delete", resource_id=task_id, before=_values(to_out(row))
     )
 
 

@@ -10,7 +10,7 @@ from uuid import UUID, uuid4
 
 import msgspec
 
-from app.audit.service import record_audit
+from app.audit.service import AuditTrail
 from app.core.auth_cache import auth_changed
 from app.core.errors import ConflictError, NotFoundError, UnprocessableError
 from app.core.listing import FIRST_PAGE, PageQuery, Where, keyset_rows
@@ -19,6 +19,7 @@ from app.users.schemas import UserCreate, UserOut, UserPage, UserUpdate
 from tables.enums import Role
 
 RESOURCE = "user"
+AUDIT = AuditTrail(RESOURCE)
 COLUMNS = "id, email, name, role, is_active, created_at, updated_at"
 
 
@@ -75,12 +76,8 @@ async def create_user(*, tenant_id: UUID, data: UserCreate) -> UserOut:
     if row is None:
         raise ConflictError("A user with this email already exists.")
     user = _out(row)
-    await record_audit(
-        tenant_id=tenant_id,
-        action="create",
-        resource_type=RESOURCE,
-        resource_id=user.id,
-        after=_audit_view(user),
+    await AUDIT.record(
+        tenant_id=tenant_id, action="create", resource_id=user.id, after=_audit_view(user)
     )
     return user
 
@@ -126,10 +123,9 @@ async def update_user(
     if "role" in values or "is_active" in values:
         await auth_changed()  # every API process forgets cached principals at the commit
     after = _out(row)
-    await record_audit(
+    await AUDIT.record(
         tenant_id=tenant_id,
         action="update",
-        resource_type=RESOURCE,
         resource_id=user_id,
         before=_audit_view(before),
         after=_audit_view(after),
@@ -147,12 +143,8 @@ async def delete_user(*, tenant_id: UUID, user_id: UUID, actor_id: UUID) -> None
     await auth_changed()
     if row is None:
         raise NotFoundError("No such user.")
-    await record_audit(
-        tenant_id=tenant_id,
-        action="delete",
-        resource_type=RESOURCE,
-        resource_id=user_id,
-        before=_audit_view(_out(row)),
+    await AUDIT.record(
+        tenant_id=tenant_id, action="delete", resource_id=user_id, before=_audit_view(_out(row))
     )
 
 

@@ -50,3 +50,17 @@ async def test_the_client_filter_has_one_name(tenant: TenantCtx) -> None:
         assert "workflow_id" not in names, path
     response = await tenant.http.get("/api/v1/executions", params={"client_id": "x"})
     assert assert_problem(response, 422)["errors"][0]["path"] == "query.client_id"
+
+
+async def test_every_list_route_checks_its_page_parameters(tenant: TenantCtx) -> None:
+    """sort, cursor and limit come from one dependency; every listing still validates them."""
+    spec = (await tenant.http.get("/schema/openapi.json")).json()
+    for path in list_routes(spec):
+        names = {p["name"] for p in spec["paths"][path]["get"].get("parameters", [])}
+        assert {"sort", "cursor", "limit"} <= names, path
+        for params in ({"sort": "bogus"}, {"limit": "0"}, {"cursor": "not a cursor!"}):
+            problem = assert_problem(await tenant.http.get(path, params=params), 422)
+            [name] = params
+            assert [e["path"] for e in problem["errors"]] == [f"query.{name}"], (path, problem)
+        newest = await tenant.http.get(path, params={"sort": "-created_at", "limit": "1"})
+        assert newest.status_code == 200, (path, newest.text)

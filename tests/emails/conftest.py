@@ -105,6 +105,18 @@ async def make_email(
     return result
 
 
+async def approved_without_job(tenant: TenantCtx, to: str) -> UUID:
+    """APPROVED in the database but never handed to the queue (as after a lost enqueue): only
+    what the test runs (or the sweep) delivers it."""
+    from app.core.sql import fetch
+    from app.core.uow import unit_of_work
+
+    email = await make_email(tenant, to=to)
+    async with unit_of_work():
+        await fetch("UPDATE emails SET status = 'APPROVED' WHERE id = $1::uuid", email["email_id"])
+    return UUID(email["email_id"])
+
+
 @asynccontextmanager
 async def kept_from_sweep(email_id: UUID) -> AsyncIterator[None]:
     """Hold the email's advisory lock in this process (the API's worker), as a live worker would:
@@ -117,3 +129,13 @@ async def kept_from_sweep(email_id: UUID) -> AsyncIterator[None]:
         yield
     finally:
         await LOCKS.release(held)
+
+
+@asynccontextmanager
+async def approved_and_kept(tenant: TenantCtx) -> AsyncIterator[tuple[str, UUID]]:
+    """(address, id) of an APPROVED email without a job, kept from the sweep inside the block:
+    only the test's own delivery attempts touch it."""
+    to = unique_address()
+    email_id = await approved_without_job(tenant, to)
+    async with kept_from_sweep(email_id):
+        yield to, email_id

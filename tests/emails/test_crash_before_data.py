@@ -19,7 +19,12 @@ from app.core.config import PROJECT_ROOT
 from app.core.sql import fetchrow
 from app.emails.delivery import Outcome, deliver_email
 from tests.conftest import TenantCtx
-from tests.emails.conftest import kept_from_sweep, make_email, smtp_settings, unique_address
+from tests.emails.conftest import (
+    approved_and_kept,
+    make_email,
+    smtp_settings,
+    unique_address,
+)
 from tests.emails.smtp_sink import SmtpSink
 from tests.engine.conftest import Backend, backend
 from tests.engine.helpers import wait_for
@@ -56,17 +61,6 @@ async def _row(email_id: UUID) -> dict[str, Any]:
     return dict(row)
 
 
-async def _approved_without_job(tenant: TenantCtx, to: str) -> UUID:
-    """APPROVED in the database, no job queued: only the child process below delivers it."""
-    from app.core.sql import fetch
-    from app.core.uow import unit_of_work
-
-    email = await make_email(tenant, to=to)
-    async with unit_of_work():
-        await fetch("UPDATE emails SET status = 'APPROVED' WHERE id = $1::uuid", email["email_id"])
-    return UUID(email["email_id"])
-
-
 def _kill_at_first_rcpt(sink: SmtpSink, pid: Any) -> None:
     """SIGKILL the process pid() names when its RCPT TO arrives, before the server answers."""
     fired: list[bool] = []
@@ -82,9 +76,7 @@ def _kill_at_first_rcpt(sink: SmtpSink, pid: Any) -> None:
 async def test_a_crash_at_rcpt_leaves_the_email_approved_and_the_retry_sends_it_once(
     tenant: TenantCtx, sink: SmtpSink
 ) -> None:
-    to = unique_address()
-    email_id = await _approved_without_job(tenant, to)
-    async with kept_from_sweep(email_id):
+    async with approved_and_kept(tenant) as (to, email_id):
         # A plain Popen: the SMTP server thread must be able to kill the child.
         child = subprocess.Popen(  # noqa: ASYNC220
             [sys.executable, "-c", _CHILD, str(email_id)],

@@ -24,7 +24,13 @@ from app.emails.delivery import (
 from app.emails.jobs import deliver_job
 from app.worker.enqueue import get_queue
 from tests.conftest import TenantCtx, free_port
-from tests.emails.conftest import kept_from_sweep, make_email, smtp_settings, unique_address
+from tests.emails.conftest import (
+    approved_and_kept,
+    approved_without_job,
+    make_email,
+    smtp_settings,
+    unique_address,
+)
 from tests.emails.smtp_sink import SmtpSink
 
 FAST = DeliveryPolicy(max_attempts=3, backoff_s=0.0, max_backoff_s=0.0)
@@ -34,17 +40,6 @@ async def _approved_email(tenant: TenantCtx, to: str) -> UUID:
     email = await make_email(tenant, to=to)
     response = await tenant.http.post(f"/api/v1/emails/{email['email_id']}/approve")
     assert response.status_code == 200
-    return UUID(email["email_id"])
-
-
-async def _approved_without_job(tenant: TenantCtx, to: str) -> UUID:
-    """APPROVED in the database but never handed to the queue (as after a lost enqueue)."""
-    from app.core.sql import fetch
-    from app.core.uow import unit_of_work
-
-    email = await make_email(tenant, to=to)
-    async with unit_of_work():
-        await fetch("UPDATE emails SET status = 'APPROVED' WHERE id = $1::uuid", email["email_id"])
     return UUID(email["email_id"])
 
 
@@ -59,7 +54,7 @@ async def test_temporary_failures_are_retried_then_the_email_fails(
 ) -> None:
     to = unique_address()
     sink.handler.data_replies[to] = ["451 4.3.0 Mailbox busy, try later"] * 10
-    email_id = await _approved_without_job(tenant, to)
+    email_id = await approved_without_job(tenant, to)
     settings = smtp_settings(sink.port)
 
     outcomes = [await deliver_email(email_id=email_id, settings=settings, policy=FAST)]
@@ -82,7 +77,7 @@ async def test_a_retry_after_a_temporary_failure_delivers_once(
 ) -> None:
     to = unique_address()
     sink.handler.data_replies[to] = ["421 4.7.0 Too many connections"]
-    email_id = await _approved_without_job(tenant, to)
+    email_id = await approved_without_job(tenant, to)
     settings = smtp_settings(sink.port)
     first = await deliver_email(email_id=email_id, settings=settings, policy=FAST)
     assert first.outcome is Outcome.RETRY
@@ -100,7 +95,7 @@ async def test_a_retry_after_a_temporary_failure_delivers_once(
 async def test_a_permanent_refusal_fails_at_once(tenant: TenantCtx, sink: SmtpSink) -> None:
     to = unique_address()
     sink.handler.data_replies[to] = ["550 5.1.1 No such user"]
-    email_id = await _approved_without_job(tenant, to)
+    email_id = await approved_without_job(tenant, to)
     result = await deliver_email(email_id=email_id, settings=smtp_settings(sink.port), policy=FAST)
     assert result.outcome is Outcome.FAILED
     row = await _row(email_id)
@@ -110,7 +105,7 @@ async def test_a_permanent_refusal_fails_at_once(tenant: TenantCtx, sink: SmtpSi
 
 
 async def test_an_unreachable_server_is_retried(tenant: TenantCtx) -> None:
-    email_id = await _approved_without_job(tenant, unique_address())
+    email_id = await approved_without_job(tenant, unique_address())
     closed_port = free_port()
     result = await deliver_email(
         email_id=email_id, settings=smtp_settings(closed_port), policy=FAST
@@ -127,7 +122,7 @@ async def test_the_job_retries_through_the_queue_with_backoff(
     """The worker's own job: attempt 1 gets a 451, attempt 2 is queued for later and succeeds."""
     to = unique_address()
     session_sink.handler.data_replies[to] = ["451 4.3.0 Greylisted, come back later"]
-    email_id = await _approved_without_job(tenant, to)
+    email_id = await approved_without_job(tenant, to)
     before = time.time()
     outcome = await deliver_job({}, email_id=str(email_id))
     assert outcome["outcome"] == "RETRY"
@@ -166,10 +161,8 @@ asyncio.run(main())
 async def test_no_second_send_after_a_crash_between_accept_and_record(
     tenant: TenantCtx, sink: SmtpSink
 ) -> None:
-    to = unique_address()
-    email_id = await _approved_without_job(tenant, to)
     # The API's own worker must not sweep it meanwhile: only this test decides its fate.
-    async with kept_from_sweep(email_id):
+    async with approved_and_kept(tenant) as (to, email_id):
         env = {
             **os.environ,
             "SMTP_HOST": "127.0.0.1",
@@ -236,7 +229,7 @@ async def test_a_fresh_sending_email_is_left_to_its_worker(tenant: TenantCtx) ->
     from app.core.sql import fetch
     from app.core.uow import unit_of_work
 
-    email_id = await _approved_without_job(tenant, unique_address())
+    email_id = await approved_without_job(tenant, unique_address())
     async with unit_of_work():
         await fetch(
             "UPDATE emails SET status = 'SENDING', send_started_at = now() WHERE id = $1",
@@ -267,7 +260,7 @@ async def test_send_mode_queues_an_allowlisted_workflow_email(
 async def test_concurrent_delivery_runs_send_once(tenant: TenantCtx, sink: SmtpSink) -> None:
     """Two workers racing on one email (a duplicate job): one claims and sends, one skips."""
     to = unique_address()
-    email_id = await _approved_without_job(tenant, to)
+    email_id = await approved_without_job(tenant, to)
     settings = smtp_settings(sink.port)
     results = await asyncio.gather(
         *(deliver_email(email_id=email_id, settings=settings) for _ in range(4))

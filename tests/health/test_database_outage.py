@@ -21,6 +21,7 @@ from app.core.config import PROJECT_ROOT
 from app.core.embedded_pg import OwnedPostgres
 from tests.conftest import free_port
 from tests.engine.helpers import wait_for
+from tests.helpers import cli
 
 
 @pytest.fixture
@@ -32,16 +33,9 @@ def owned_pg(tmp_path: Path) -> Iterator[OwnedPostgres]:
         server.stop(mode="immediate")
 
 
-def _cli(env: dict[str, str], *args: str) -> str:
-    done = subprocess.run(
-        [sys.executable, "-m", "app.cli", *args],
-        cwd=PROJECT_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=120,
-    )
+def _cli(env: dict[str, str | None], *args: str) -> str:
+    done = cli(*args, env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
     return done.stdout
 
 
@@ -49,16 +43,16 @@ async def test_the_api_answers_503_while_the_database_is_down_and_recovers(
     owned_pg: OwnedPostgres, tmp_path: Path
 ) -> None:
     port = free_port()
-    env = {
-        **os.environ,
+    changes: dict[str, str | None] = {
         "DATABASE_URL": owned_pg.uri,
         "PORT": str(port),
         "LOG_LEVEL": "INFO",
         "DATA_DIR_PATH": str(tmp_path / "data"),
+        "QUEUE_URL": None,
     }
-    env.pop("QUEUE_URL", None)
-    _cli(env, "migrate")
-    created = _cli(env, "create-tenant", "--name", "Outage", "--admin-email", "a@outage.test")
+    env = {k: v for k, v in {**os.environ, **changes}.items() if v is not None}
+    _cli(changes, "migrate")
+    created = _cli(changes, "create-tenant", "--name", "Outage", "--admin-email", "a@outage.test")
     match = re.search(r"api_key=(\S+)", created)
     assert match is not None, created
     log = tmp_path / "api.log"

@@ -148,42 +148,40 @@ async def test_an_allowed_redirect_is_followed_with_bounded_hops(receiver: Recei
     assert len(receiver.app.at("/loop")) == 6
 
 
-async def test_5xx_is_retried(receiver: Receiver) -> None:
+async def refused(receiver: Receiver, path: str, reply: Reply) -> ActionError:
+    """The ActionError a WEBHOOK step to the receiver's path raises when the path answers reply."""
+    receiver.app.on(path, reply)
     settings = outbound_settings(f"127.0.0.1:{receiver.port}")
-    receiver.app.on("/flaky", Reply(status=500, body=b"database down"))
     with pytest.raises(ActionError) as info:
-        await run_webhook(step_context(), config(receiver.base + "/flaky"), settings=settings)
-    assert info.value.retryable is True
-    assert info.value.output is not None
-    assert info.value.output["status"] == 500
-    assert info.value.output["response_excerpt"] == "database down"
+        await run_webhook(step_context(), config(receiver.base + path), settings=settings)
+    return info.value
+
+
+async def test_5xx_is_retried(receiver: Receiver) -> None:
+    error = await refused(receiver, "/flaky", Reply(status=500, body=b"database down"))
+    assert error.retryable is True
+    assert error.output is not None
+    assert error.output["status"] == 500
+    assert error.output["response_excerpt"] == "database down"
 
 
 async def test_429_is_retried_after_the_retry_after_delay(receiver: Receiver) -> None:
-    settings = outbound_settings(f"127.0.0.1:{receiver.port}")
-    receiver.app.on("/busy", Reply(status=429, headers={"Retry-After": "7"}))
-    with pytest.raises(ActionError) as info:
-        await run_webhook(step_context(), config(receiver.base + "/busy"), settings=settings)
-    assert info.value.retryable is True
-    assert info.value.retry_after_s == 7
+    error = await refused(receiver, "/busy", Reply(status=429, headers={"Retry-After": "7"}))
+    assert error.retryable is True
+    assert error.retry_after_s == 7
 
     later = formatdate(time.time() + 120, usegmt=True)
-    receiver.app.on("/busy-date", Reply(status=429, headers={"Retry-After": later}))
-    with pytest.raises(ActionError) as info:
-        await run_webhook(step_context(), config(receiver.base + "/busy-date"), settings=settings)
-    assert info.value.retryable is True
-    assert info.value.retry_after_s is not None
-    assert 100 <= info.value.retry_after_s <= 121
+    error = await refused(receiver, "/busy-date", Reply(status=429, headers={"Retry-After": later}))
+    assert error.retryable is True
+    assert error.retry_after_s is not None
+    assert 100 <= error.retry_after_s <= 121
 
 
 async def test_other_4xx_is_not_retried(receiver: Receiver) -> None:
-    settings = outbound_settings(f"127.0.0.1:{receiver.port}")
-    receiver.app.on("/gone", Reply(status=404, body=b"no such hook"))
-    with pytest.raises(ActionError) as info:
-        await run_webhook(step_context(), config(receiver.base + "/gone"), settings=settings)
-    assert info.value.retryable is False
-    assert info.value.output is not None
-    assert info.value.output["status"] == 404
+    error = await refused(receiver, "/gone", Reply(status=404, body=b"no such hook"))
+    assert error.retryable is False
+    assert error.output is not None
+    assert error.output["status"] == 404
 
 
 async def test_a_network_error_is_retried() -> None:
