@@ -7,7 +7,10 @@ reads settings). Tests of the delivery functions pass their own Settings instead
 
 from __future__ import annotations
 
+import asyncio
 import os
+import signal
+import subprocess
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -139,3 +142,13 @@ async def approved_and_kept(tenant: TenantCtx) -> AsyncIterator[tuple[str, UUID]
     email_id = await approved_without_job(tenant, to)
     async with kept_from_sweep(email_id):
         yield to, email_id
+
+
+async def killed_mid_delivery(child: subprocess.Popen[bytes]) -> None:
+    """Wait for a delivering child process that the SMTP sink's hook SIGKILLs mid-session."""
+    try:
+        returncode = await asyncio.to_thread(child.wait, 60)
+    finally:
+        if child.poll() is None:
+            child.kill()
+    assert returncode == -signal.SIGKILL, child.stderr.read() if child.stderr else ""

@@ -21,6 +21,7 @@ from app.emails.delivery import Outcome, deliver_email
 from tests.conftest import TenantCtx
 from tests.emails.conftest import (
     approved_and_kept,
+    killed_mid_delivery,
     make_email,
     smtp_settings,
     unique_address,
@@ -86,12 +87,7 @@ async def test_a_crash_at_rcpt_leaves_the_email_approved_and_the_retry_sends_it_
             stderr=subprocess.PIPE,
         )
         _kill_at_first_rcpt(sink, lambda: child.pid)
-        try:
-            returncode = await asyncio.to_thread(child.wait, 60)
-        finally:
-            if child.poll() is None:
-                child.kill()
-        assert returncode == -signal.SIGKILL, child.stderr.read() if child.stderr else ""
+        await killed_mid_delivery(child)
 
         row = await _row(email_id)
         assert (row["status"], row["attempts"]) == ("APPROVED", 0)
