@@ -416,8 +416,8 @@ async def test_the_console_works_without_javascript(
     browser: Any, base_url: str, tenant: TenantCtx
 ) -> None:
     """Pages are plain HTML and forms: with scripts off, an operator reads and acts the same."""
-    await create_workflow(tenant, trigger_type="CLIENT_CREATED", actions=BROKEN, name="Fails")
-    await create_workflow(tenant, trigger_type="CLIENT_CREATED", actions=NOTE, name="Greets")
+    await on_client_created(tenant, actions=BROKEN, name="Fails")
+    await on_client_created(tenant, actions=NOTE, name="Greets")
     await create_client(tenant, name="No Script")
     failed = [e for e in await wait_executions(tenant, count=2) if e["status"] == "FAILED"]
     email = await make_email(tenant, subject="Plain HTML")

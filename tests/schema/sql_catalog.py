@@ -28,6 +28,7 @@ from typing import Any
 
 from app.core.config import PROJECT_ROOT
 from app.core.listing import CreatedSort
+from tables.enums import ExecutionStatus
 
 SQL_CALLS = frozenset({"fetch", "fetchrow", "fetchval", "execute", "executemany"})
 
@@ -51,6 +52,10 @@ DYNAMIC: dict[tuple[str, str, str], list[str]] = {
         _sets("name", "email", "phone", "company", "status", "owner", "tags", "custom_fields")
     ],
     ("app/users/service.py", "update_user", "sets"): [_sets("name", "role", "is_active")],
+    # The status filter is a literal (a closed enum: see filter_where), not a parameter.
+    ("app/executions/service.py", "filter_where", "ExecutionStatus(f.status).value"): [
+        status.value for status in ExecutionStatus
+    ],
     ("app/tasks/service.py", "update_task", "sets"): [
         _sets("title", "description", "status", "priority", "due_at", "assignee", "client")
     ],
