@@ -56,3 +56,45 @@ async def test_the_data_migration_normalises_existing_tags(scratch_db: ScratchFa
     assert stored["any"][0]["value"] == ["vip", "gold"]
     assert stored["any"][1]["value"] == "^[A-Z]+$"  # a pattern is the author's own
     assert stored["any"][2]["value"] == "ADA"  # not a tag
+
+
+async def test_the_data_migration_renames_old_audit_actions_to_bare_verbs(
+    scratch_db: ScratchFactory,
+) -> None:
+    url = await scratch_db()
+    conn = await asyncpg.connect(url)
+    old = {
+        "workflow.create": "create",
+        "workflow.deactivate": "deactivate",
+        "email.sent": "send",
+        "email.failed": "fail",
+        "webhook_source.rotate": "rotate",
+        "console.sign_in": "sign_in",
+        "retry_from_start": "retry_from_start",  # already a verb: left alone
+    }
+    try:
+        ids = await insert_fixture(conn)
+        rows = {uuid.uuid4(): action for action in old}
+        await conn.executemany(
+            "INSERT INTO audit_logs (id, tenant, action, resource_type) VALUES ($1, $2, $3, 'x')",
+            [(row_id, ids["tenant"], action) for row_id, action in rows.items()],
+        )
+        deleted = await conn.execute(
+            "DELETE FROM migration WHERE name = '2026-11-24T23:40:00:000000'"
+        )
+        assert deleted == "DELETE 1"
+    finally:
+        await conn.close()
+    await asyncio.to_thread(migrate_forwards, url)
+    conn = await asyncpg.connect(url)
+    try:
+        stored = dict(
+            await conn.fetch(
+                "SELECT id, action FROM audit_logs WHERE id = ANY($1::uuid[])", list(rows)
+            )
+        )
+    finally:
+        await conn.close()
+    assert {row_id: stored[row_id] for row_id in rows} == {
+        row_id: old[action] for row_id, action in rows.items()
+    }
