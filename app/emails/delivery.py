@@ -2,11 +2,12 @@
 
 1. Read the APPROVED email; connect, EHLO, MAIL FROM, RCPT TO. Nothing is written yet: a crash
    (or any failure) here leaves it APPROVED, and it is retried.
-2. Claim, in its own commit, once the server accepted the envelope and before DATA: APPROVED →
-   SENDING, attempts + 1, send_started_at, and a Message-ID fixed once for the email. Only one
-   worker can win the claim (the UPDATE checks the status); a loser QUITs without DATA.
-3. DATA. Then record the outcome, in its own commit: SENT; back to APPROVED for a retry (a 4xx
-   reply); or FAILED (5xx, attempts used up, or ambiguous).
+2. DATA, and the server's 354 (it waits for the text and holds nothing yet). Claim, in its own
+   commit: APPROVED → SENDING, attempts + 1, send_started_at, and a Message-ID fixed once for
+   the email. Only one worker can win the claim (the UPDATE checks the status); a loser drops
+   the connection before any text, and the server keeps nothing.
+3. The text and its final ".". Then record the outcome, in its own commit: SENT; back to
+   APPROVED for a retry (a 4xx reply); or FAILED (5xx, attempts used up, or ambiguous).
 
 A worker that dies between 2 and the end of 3 leaves the email SENDING. The server may have
 accepted it, and SMTP gives no way to ask, so the reconcile sweep never resends: it marks the

@@ -5,18 +5,23 @@ to retry. A server reply to DATA (a 4xx/5xx code) is a definite refusal. But a l
 or a timeout while waiting for that reply is ambiguous: the server may have queued the message,
 so it must never be retried automatically.
 
-The caller's `claim` runs between the accepted envelope (MAIL FROM + RCPT TO) and DATA: it is
-where the attempt is committed as SENDING, the last moment before the server can hold the message.
+The caller's `claim` runs once the server has answered DATA with 354 and before the message text
+is sent: it is where the attempt is committed as SENDING, the last moment before the server can
+hold the message (a server keeps nothing of a message whose final "." never came). So a crash
+anywhere before that commit leaves the email to be retried, and the window in which the outcome
+is unknown is the message text plus the server's reply to it.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formatdate
 
 import aiosmtplib
+from aiosmtplib import SMTPStatus
 
 from app.core.config import Settings
 from app.emails.addresses import InvalidRecipient, Recipient, parse_recipient
@@ -36,7 +41,7 @@ Claim = Callable[[], Awaitable[str | None]]
 
 
 class ClaimLost(Exception):
-    """Another worker claimed the email between our envelope and DATA; nothing was sent."""
+    """Another worker claimed the email before our message text; nothing was sent."""
 
 
 class SmtpFailure(Exception):
@@ -111,6 +116,7 @@ async def send_email(
         await client.connect()
         await client.mail(settings.email_from)
         await client.rcpt(recipient.address)
+        await _start_data(client)
     except aiosmtplib.SMTPResponseException as exc:
         client.close()
         raise _response_failure(exc) from exc
@@ -127,13 +133,17 @@ async def send_email(
             client.close()
             raise
         if message_id is None:
-            await _quit_quietly(client)
+            # Mid-DATA a QUIT would be message text: dropping the connection is how a client
+            # abandons a message, and the server keeps nothing of it.
+            client.close()
             raise ClaimLost(email.message_id)
         if message_id != email.message_id:
             message.replace_header("Message-ID", message_id)
     # From here on the attempt is committed: a crash leaves the email SENDING (state unknown).
     try:
-        response = await client.data(message.as_bytes())
+        response = await _send_text(
+            client, message.as_bytes(), read_timeout_s=settings.smtp_timeout_s
+        )
     except aiosmtplib.SMTPResponseException as exc:
         client.close()
         raise _response_failure(exc, claimed=claim is not None) from exc
@@ -145,9 +155,42 @@ async def send_email(
             ambiguous=True,
             claimed=claim is not None,
         ) from exc
-    # The message was accepted (250 to DATA); a failed QUIT changes nothing.
+    # The message was accepted (250 to its text); a failed QUIT changes nothing.
     await _quit_quietly(client)
     return f"{response.code} {response.message}".strip()
+
+
+async def _start_data(client: aiosmtplib.SMTP) -> None:
+    """DATA, up to the server's 354: it now waits for the text and holds nothing yet."""
+    reply = await client.execute_command(b"DATA")
+    if reply.code != SMTPStatus.start_input:
+        raise aiosmtplib.SMTPDataError(reply.code, reply.message)
+
+
+def _data_text(message: bytes) -> bytes:
+    """The message as DATA carries it (RFC 5321 4.5.2): CRLF lines, dot-stuffed, "." to end."""
+    text = re.sub(rb"\r\n|\r|\n", b"\r\n", message)
+    if not text.endswith(b"\r\n"):
+        text += b"\r\n"
+    return re.sub(rb"(?m)^\.", b"..", text) + b".\r\n"
+
+
+async def _send_text(
+    client: aiosmtplib.SMTP, message: bytes, *, read_timeout_s: float
+) -> aiosmtplib.SMTPResponse:
+    """The second half of aiosmtplib's `data()`, after 354: the text, then the server's verdict.
+
+    aiosmtplib sends DATA and the text in one call; the claim must commit between the two, so
+    the text goes through the protocol's own write/read pair, as `data()` itself does.
+    """
+    protocol = client.protocol
+    if protocol is None:
+        raise aiosmtplib.SMTPServerDisconnected("Connection lost")
+    protocol.write(_data_text(message))
+    reply = await protocol.read_response(timeout=read_timeout_s)
+    if reply.code != SMTPStatus.completed:
+        raise aiosmtplib.SMTPDataError(reply.code, reply.message)
+    return reply
 
 
 async def _quit_quietly(client: aiosmtplib.SMTP) -> None:

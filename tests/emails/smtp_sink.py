@@ -11,6 +11,7 @@ from email.message import Message
 from typing import Any
 
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP
 
 
 @dataclass
@@ -37,6 +38,8 @@ class SinkHandler:
     on_data: Callable[[Any], None] | None = None
     # Called with the address on RCPT TO, before the server answers it (the envelope's last step).
     on_rcpt: Callable[[str], None] | None = None
+    # Called with the recipients when the DATA command arrives, before the server's 354.
+    on_data_command: Callable[[list[str]], None] | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     async def handle_RCPT(
@@ -70,12 +73,25 @@ class SinkHandler:
             return [r for r in self.received if address.lower() in (a.lower() for a in r.rcpt_tos)]
 
 
+class _HookedSMTP(SMTP):  # type: ignore[misc]
+    """aiosmtpd's server, telling the handler when a DATA command arrives (it has no hook there)."""
+
+    async def smtp_DATA(self, arg: str) -> None:
+        hook = self.event_handler.on_data_command
+        if hook is not None and self.envelope is not None and self.envelope.rcpt_tos:
+            hook(list(self.envelope.rcpt_tos))
+        await super().smtp_DATA(arg)
+
+
 class _SocketController(Controller):  # type: ignore[misc]
     """aiosmtpd's Controller serving an already-listening socket (it only takes host and port)."""
 
     def __init__(self, handler: SinkHandler, sock: socket.socket) -> None:
         super().__init__(handler, hostname="127.0.0.1", port=int(sock.getsockname()[1]))
         self._sock = sock
+
+    def factory(self) -> SMTP:
+        return _HookedSMTP(self.handler, **self.SMTP_kwargs)
 
     def _create_server(self) -> Any:
         return self.loop.create_server(self._factory_invoker, sock=self._sock)

@@ -1,7 +1,8 @@
-"""A worker killed before DATA — the server cannot have the message — is retried: sent once.
+"""A worker killed before the server can have the message is retried: the email is sent once.
 
-The SENDING commit happens only once the server accepted the envelope, just before DATA, so a
-crash while connecting, at MAIL FROM or at RCPT TO leaves the email APPROVED for the next worker.
+The SENDING commit happens only once the server answered DATA with 354, just before the message
+text, so a crash while connecting, at MAIL FROM, at RCPT TO or at the DATA command itself leaves
+the email APPROVED for the next worker.
 """
 
 from __future__ import annotations
@@ -87,6 +88,44 @@ async def test_a_crash_at_rcpt_leaves_the_email_approved_and_the_retry_sends_it_
             stderr=subprocess.PIPE,
         )
         _kill_at_first_rcpt(sink, lambda: child.pid)
+        await killed_mid_delivery(child)
+
+        row = await _row(email_id)
+        assert (row["status"], row["attempts"]) == ("APPROVED", 0)
+        assert sink.handler.to(to) == []
+
+        result = await deliver_email(email_id=email_id, settings=smtp_settings(sink.port))
+        assert result.outcome is Outcome.SENT
+        [received] = sink.handler.to(to)
+        row = await _row(email_id)
+        assert (row["status"], row["attempts"]) == ("SENT", 1)
+        assert received.message_id == row["message_id"]
+
+
+def _kill_at_data_command(sink: SmtpSink, pid: Any) -> None:
+    """SIGKILL the process pid() names when its DATA command arrives, before the server's 354."""
+    fired: list[bool] = []
+
+    def kill(recipients: list[str]) -> None:
+        if not fired:
+            fired.append(True)
+            os.kill(pid(), signal.SIGKILL)
+
+    sink.handler.on_data_command = kill
+
+
+async def test_a_crash_at_the_data_command_leaves_the_email_approved_and_it_is_sent_once(
+    tenant: TenantCtx, sink: SmtpSink
+) -> None:
+    async with approved_and_kept(tenant) as (to, email_id):
+        child = subprocess.Popen(  # noqa: ASYNC220
+            [sys.executable, "-c", _CHILD, str(email_id)],
+            cwd=PROJECT_ROOT,
+            env={**os.environ, **_smtp_env(sink)},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        _kill_at_data_command(sink, lambda: child.pid)
         await killed_mid_delivery(child)
 
         row = await _row(email_id)
