@@ -39,7 +39,7 @@ async def test_overview_counts_and_links(tenant: TenantCtx, member_console: Cons
     assert "Breaks often" in text
     # What waits: drafts and the queue.
     assert "Waiting for you" in text
-    assert "Queue depth" in text
+    assert '<a href="/dashboard/executions?status=PENDING">Queue depth</a>' in text
     listing = await member_console.http.get(
         "/dashboard/executions", params={"workflow": broken["id"], "status": "FAILED"}
     )
