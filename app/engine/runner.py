@@ -607,22 +607,19 @@ async def _log_retry(
     error: ActionError,
     duration_ms: int,
 ) -> bool:
-    try:
-        async with unit_of_work():
-            await _commit(
-                execution,
-                step=index,
-                next_step=index,
-                status=ExecutionStatus.RUNNING,
-                log_status=StepStatus.RETRYING,
-                action=kind,
-                attempt=attempt,
-                input_data=input_data,
-                output=error.output,
-                log_error=error.message,
-                duration_ms=duration_ms,
-            )
-    except _Superseded:
+    if not await _commit_alone(
+        execution,
+        step=index,
+        next_step=index,
+        status=ExecutionStatus.RUNNING,
+        log_status=StepStatus.RETRYING,
+        action=kind,
+        attempt=attempt,
+        input_data=input_data,
+        output=error.output,
+        log_error=error.message,
+        duration_ms=duration_ms,
+    ):
         return False
     log.info(
         "engine.step_retrying",
@@ -654,23 +651,20 @@ async def _fail_step(
     else:
         status, next_step = ExecutionStatus.FAILED, index
         message = f"step {index} ({kind}) failed: {error.message}"
-    try:
-        async with unit_of_work():
-            await _commit(
-                execution,
-                step=index,
-                next_step=next_step,
-                status=status,
-                error_message=message,
-                log_status=StepStatus.FAILED,
-                action=kind,
-                attempt=attempt,
-                input_data=input_data,
-                output=error.output,
-                log_error=error.message,
-                duration_ms=duration_ms,
-            )
-    except _Superseded:
+    if not await _commit_alone(
+        execution,
+        step=index,
+        next_step=next_step,
+        status=status,
+        error_message=message,
+        log_status=StepStatus.FAILED,
+        action=kind,
+        attempt=attempt,
+        input_data=input_data,
+        output=error.output,
+        log_error=error.message,
+        duration_ms=duration_ms,
+    ):
         return False
     log.warning(
         "engine.step_failed",
@@ -685,14 +679,20 @@ async def _fail_step(
 
 
 async def _fail_unparsable(execution: Execution, reason: str) -> None:
+    await _commit_alone(
+        execution,
+        step=execution.current_step,
+        next_step=execution.current_step,
+        status=ExecutionStatus.FAILED,
+        error_message=f"the recorded definition cannot be read: {reason}",
+    )
+
+
+async def _commit_alone(execution: Execution, **fields: Any) -> bool:
+    """_commit in a transaction of its own; False when the execution was superseded meanwhile."""
     try:
         async with unit_of_work():
-            await _commit(
-                execution,
-                step=execution.current_step,
-                next_step=execution.current_step,
-                status=ExecutionStatus.FAILED,
-                error_message=f"the recorded definition cannot be read: {reason}",
-            )
+            await _commit(execution, **fields)
     except _Superseded:
-        return
+        return False
+    return True

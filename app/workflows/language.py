@@ -285,6 +285,7 @@ def _schema_hook(kind: type) -> dict[str, Any]:
         return {"$ref": REF.format(name="Condition")}
     if kind is TriggerConfig:
         return {"anyOf": [{"$ref": REF.format(name=n)} for n in _TRIGGER_SCHEMA_NAMES.values()]}
+    # msgspec's schema_hook protocol: NotImplementedError means "no schema for this type".
     raise NotImplementedError
 
 
